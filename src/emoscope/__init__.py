@@ -1,0 +1,43 @@
+"""emoscope: find, validate, read, monitor and steer emotion-concept representations in open-weight LMs.
+
+Example:
+    >>> import emoscope
+    >>> lm = emoscope.load_model("smollm2-135m-instruct")  # doctest: +SKIP
+    >>> bank = emoscope.EmotionBank.load("banks/smollm2")  # doctest: +SKIP
+    >>> emoscope.read_chat(lm, bank, [{"role": "user", "content": "My dog died today."}]).top()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["EmotionBank", "LoadedModel", "Recipe", "__version__", "extract", "load_model", "read_chat",
+           "read_text"]
+
+if TYPE_CHECKING:
+    from emoscope.bank import EmotionBank
+    from emoscope.core.recipe import Recipe
+    from emoscope.extract import extract
+    from emoscope.model.loading import LoadedModel, load_model
+    from emoscope.read import read_chat, read_text
+
+_LAZY = {
+    "EmotionBank": "emoscope.bank",
+    "Recipe": "emoscope.core.recipe",
+    "extract": "emoscope.extract",
+    "LoadedModel": "emoscope.model.loading",
+    "load_model": "emoscope.model.loading",
+    "read_chat": "emoscope.read",
+    "read_text": "emoscope.read",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import heavy modules (torch, transformers) only when their names are used."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'emoscope' has no attribute {name!r}")

@@ -1,0 +1,190 @@
+"""The emotion-vector bank: a safetensors file users keep and share.
+
+``bank.safetensors`` holds float32 tensors
+
+- ``vectors`` ``[n_layers_stored, n_emotions, d_model]``: unit emotion directions;
+- ``raw_norms``, ``denoised_norms`` ``[L, E]``: norms before denoising and before normalising;
+- ``neutral_mean``, ``neutral_std`` ``[L, E]``: projections of neutral tokens (the z-score baseline);
+- ``mean_residual_norm`` ``[L]``: mean residual norm per layer over the corpus (the steering unit);
+- ``neutral_components_removed`` ``[L]``;
+
+and string metadata: ``emotions`` (JSON list), ``layers`` (JSON list of block indices), ``default_layer``,
+``layer_semantics``, ``model``, ``model_fingerprint``, ``recipe`` (JSON), ``split`` (JSON), ``corpus_sha256``,
+``emoscope_version``, ``format_version``. See ``docs/formats.md``.
+
+Example:
+    >>> bank = EmotionBank.load("banks/smollm2")  # doctest: +SKIP
+    >>> bank.vector("calm").shape  # doctest: +SKIP
+    (576,)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+BANK_FILE = "bank.safetensors"
+FORMAT_VERSION = "1"
+LAYER_SEMANTICS = "layer i = residual stream after decoder block i (0-based); hidden_states[i + 1]"
+_STAT_TENSORS = ("raw_norms", "denoised_norms", "neutral_mean", "neutral_std", "mean_residual_norm",
+                 "neutral_components_removed")
+
+
+class BankError(ValueError):
+    """A bank is missing, malformed, or does not belong to the model it is used with."""
+
+
+@dataclass
+class EmotionBank:
+    """Emotion vectors for a set of layers of one model, with their provenance and statistics."""
+
+    vectors: NDArray[np.float32]
+    emotions: list[str]
+    layers: list[int]
+    default_layer: int
+    model: str
+    model_fingerprint: str
+    recipe: dict[str, Any]
+    corpus_sha256: str
+    stats: dict[str, NDArray[np.float32]] = field(default_factory=dict)
+    split: dict[str, Any] = field(default_factory=dict)
+    emoscope_version: str = ""
+
+    def __post_init__(self) -> None:
+        if self.vectors.ndim != 3 or self.vectors.shape[:2] != (len(self.layers), len(self.emotions)):
+            raise BankError(f"vectors shape {self.vectors.shape} does not match "
+                            f"{len(self.layers)} layers x {len(self.emotions)} emotions")
+        if self.default_layer not in self.layers:
+            raise BankError(f"default layer {self.default_layer} is not among the stored layers")
+        if not self.emoscope_version:
+            from emoscope import __version__
+
+            self.emoscope_version = __version__
+
+    @property
+    def d_model(self) -> int:
+        return int(self.vectors.shape[2])
+
+    def layer_index(self, layer: int | None = None) -> int:
+        """Position of block ``layer`` (default: the bank's default layer) among the stored layers."""
+        layer = self.default_layer if layer is None else layer
+        try:
+            return self.layers.index(layer)
+        except ValueError:
+            raise BankError(f"layer {layer} is not in this bank; stored layers: "
+                            f"{_ranges(self.layers)}") from None
+
+    def emotion_index(self, name: str) -> int:
+        try:
+            return self.emotions.index(name)
+        except ValueError:
+            raise BankError(f"unknown emotion {name!r}; `emoscope emotions` lists the {len(self.emotions)} names"
+                            ) from None
+
+    def matrix(self, layer: int | None = None) -> NDArray[np.float32]:
+        """All emotion vectors at one layer, ``[n_emotions, d_model]``."""
+        out: NDArray[np.float32] = self.vectors[self.layer_index(layer)]
+        return out
+
+    def vector(self, name: str, layer: int | None = None) -> NDArray[np.float32]:
+        """One emotion's vector at one layer, ``[d_model]``."""
+        out: NDArray[np.float32] = self.vectors[self.layer_index(layer), self.emotion_index(name)]
+        return out
+
+    def stat(self, name: str, layer: int | None = None) -> NDArray[np.float32]:
+        """A per-layer statistic (``neutral_mean``, ``mean_residual_norm`` ...) at one layer."""
+        if name not in self.stats:
+            raise BankError(f"this bank has no {name!r} statistic")
+        out: NDArray[np.float32] = self.stats[name][self.layer_index(layer)]
+        return out
+
+    def check_model(self, fingerprint: str, name: str = "", allow_mismatch: bool = False) -> None:
+        """Refuse to be used with a model other than the one that made it (unless ``allow_mismatch``)."""
+        if fingerprint != self.model_fingerprint and not allow_mismatch:
+            raise BankError(f"this bank was made from {self.model} (fingerprint {self.model_fingerprint}), "
+                            f"not {name or 'this model'} (fingerprint {fingerprint}); extract a bank for this "
+                            "model, or pass --allow-model-mismatch if you know they share a residual space")
+
+    def metadata(self) -> dict[str, str]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "emotions": json.dumps(self.emotions),
+            "layers": json.dumps(self.layers),
+            "default_layer": str(self.default_layer),
+            "layer_semantics": LAYER_SEMANTICS,
+            "model": self.model,
+            "model_fingerprint": self.model_fingerprint,
+            "recipe": json.dumps(self.recipe, sort_keys=True),
+            "split": json.dumps(self.split, sort_keys=True),
+            "corpus_sha256": self.corpus_sha256,
+            "emoscope_version": self.emoscope_version,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``bank.safetensors`` (into ``path`` if it is a directory) atomically; returns the file path."""
+        from emoscope.safetensors_io import write_safetensors
+
+        target = _bank_path(Path(path), for_writing=True)
+        tensors = {"vectors": np.asarray(self.vectors, dtype=np.float32)}
+        tensors.update({k: np.asarray(v, dtype=np.float32) for k, v in self.stats.items()})
+        write_safetensors(target, tensors, self.metadata())
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> EmotionBank:
+        """Read a bank from a ``bank.safetensors`` file or a directory holding one."""
+        from safetensors import safe_open
+
+        file = _bank_path(Path(path), for_writing=False)
+        try:
+            with safe_open(str(file), framework="numpy") as fh:
+                meta = fh.metadata() or {}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+        except Exception as exc:  # safetensors raises several types for a damaged file
+            raise BankError(f"{file} is not a readable bank ({type(exc).__name__}); re-run emoscope extract"
+                            ) from None
+        try:
+            return cls(
+                vectors=tensors.pop("vectors"),
+                emotions=json.loads(meta["emotions"]),
+                layers=[int(x) for x in json.loads(meta["layers"])],
+                default_layer=int(meta["default_layer"]),
+                model=meta["model"],
+                model_fingerprint=meta["model_fingerprint"],
+                recipe=json.loads(meta["recipe"]),
+                corpus_sha256=meta.get("corpus_sha256", ""),
+                stats={k: v for k, v in tensors.items() if k in _STAT_TENSORS},
+                split=json.loads(meta.get("split", "{}")),
+                emoscope_version=meta.get("emoscope_version", "unknown"),
+            )
+        except (KeyError, ValueError) as exc:
+            raise BankError(f"{file} lacks bank metadata ({exc}); it was not written by emoscope") from None
+
+
+def _bank_path(path: Path, for_writing: bool) -> Path:
+    if path.suffix == ".safetensors":
+        file = path
+    else:
+        file = path / BANK_FILE
+    if not for_writing and not file.exists():
+        raise BankError(f"no bank at {path}: expected {file}; create one with `emoscope extract --out {path}`")
+    return file
+
+
+def _ranges(xs: list[int]) -> str:
+    if not xs:
+        return "none"
+    parts, start, prev = [], xs[0], xs[0]
+    for x in [*xs[1:], None]:
+        if x is not None and x == prev + 1:
+            prev = x
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if x is not None:
+            start = prev = x
+    return ",".join(parts)

@@ -1,0 +1,266 @@
+"""The ``emoscope`` command line: a thin layer over the library (no logic of its own).
+
+Run ``emoscope --help`` or ``emoscope COMMAND --help``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="Find, validate, read and steer the 171 emotion-concept vectors inside a language model.")
+corpus_app = typer.Typer(no_args_is_help=True, help="Validate, count and generate stimulus corpora.")
+app.add_typer(corpus_app, name="corpus")
+
+T = TypeVar("T")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Run ``fn``; a known input error becomes one line on stderr and exit code 2."""
+    from emoscope.bank import BankError
+    from emoscope.catalogue import NormsError
+    from emoscope.corpus.records import CorpusError
+    from emoscope.model.chat import ChatError
+    from emoscope.model.layers import LayerError
+    from emoscope.model.loading import ModelError
+
+    try:
+        return fn()
+    except (BankError, CorpusError, ModelError, LayerError, ChatError, NormsError) as exc:
+        _fail(str(exc))
+        raise  # unreachable
+
+
+def _load_model(spec: str, dtype: str, layer_path: str | None = None) -> Any:
+    from emoscope.model.loading import load_model
+
+    return load_model(spec, dtype=dtype, layer_path=layer_path)
+
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name (smollm2-135m-instruct, "
+                                       "gemma3-270m), local directory or Hugging Face id (offline).")]
+DtypeOpt = Annotated[str, typer.Option(help="Compute dtype: bfloat16 (about 3x faster on recent CPUs), "
+                                       "float32 or float16. Stored vectors are always float32.")]
+
+
+@app.command()
+def extract(
+    model: ModelOpt = "smollm2-135m-instruct",
+    corpus: Annotated[Path | None, typer.Option(help="Corpus directory (default: the shipped corpus).")] = None,
+    layers: Annotated[str, typer.Option(help="Blocks to store: 'all', '20', '10-20', '4,8,-1'.")] = "all",
+    out: Annotated[Path, typer.Option(help="Directory to write bank.safetensors into.")] = Path("banks/default"),
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 16,
+    dtype: DtypeOpt = "bfloat16",
+    split: Annotated[str, typer.Option(help="'train' keeps held-out stories unseen (default); 'all' uses all."
+                                       )] = "train",
+    token_skip: Annotated[int, typer.Option(min=0, help="Average each story from this token on.")] = 50,
+    neutral_variance: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of neutral-dialogue "
+                                                    "variance whose components are projected out.")] = 0.5,
+    layer_path: Annotated[str | None, typer.Option(help="Dotted path of the decoder block list, if "
+                                                   "discovery fails (e.g. model.layers).")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Where activation shards go (resumable runs).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of text.")] = False,
+) -> None:
+    """Build an emotion-vector bank: run the model over the corpus and apply the paper's recipe.
+
+    Resumable: per-batch activations are cached; run the same command again after an interruption.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from emoscope.core.recipe import Recipe
+    from emoscope.corpus import Corpus
+    from emoscope.extract import Progress as Event
+    from emoscope.extract import iter_extract
+
+    def run() -> None:
+        if out.exists() and not out.is_dir():
+            _fail(f"--out {out} is a file; give a directory")
+        c = Corpus.load(corpus)
+        lm = _load_model(model, dtype, layer_path)
+        recipe = Recipe(token_skip=token_skip, neutral_variance=neutral_variance, split=split)
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=as_json,
+                       disable=as_json or not sys.stderr.isatty(), console=None)
+        tasks: dict[str, Any] = {}
+        import time
+
+        t0 = time.perf_counter()
+        bank = None
+        with bar:
+            for ev in iter_extract(lm, c, layers, recipe, batch_size, cache):
+                if isinstance(ev, Event):
+                    if ev.stage not in tasks:
+                        tasks[ev.stage] = bar.add_task(ev.stage, total=ev.total, rate="")
+                    rate = f"{ev.tokens / max(time.perf_counter() - t0, 1e-9):,.0f} tok/s"
+                    bar.update(tasks[ev.stage], completed=ev.done, rate=rate)
+                else:
+                    bank = ev
+        assert bank is not None
+        path = bank.save(out)
+        summary = {"bank": str(path), "model": bank.model, "emotions": len(bank.emotions),
+                   "layers": len(bank.layers), "default_layer": bank.default_layer,
+                   "stories": bank.split.get("n_stories"), "dialogues": bank.split.get("n_dialogues"),
+                   "seconds": round(time.perf_counter() - t0, 1)}
+        if as_json:
+            typer.echo(json.dumps(summary))
+        else:
+            typer.echo(f"wrote {path}: {summary['emotions']} emotions x {summary['layers']} layers of {bank.model} "
+                       f"(default layer {bank.default_layer}) from {summary['stories']} stories and "
+                       f"{summary['dialogues']} neutral dialogues in {summary['seconds']} s")
+
+    _guard(run)
+
+
+@app.command()
+def read(
+    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    text: Annotated[str | None, typer.Option(help="Plain text to read.")] = None,
+    file: Annotated[Path | None, typer.Option(help="JSONL file with one {\"text\": ...} per line.")] = None,
+    chat: Annotated[Path | None, typer.Option(help="JSON file: a list of {\"role\", \"content\"} messages.")
+                    ] = None,
+    layer: Annotated[int | None, typer.Option(help="Block to read at (default: the bank's default).")] = None,
+    kind: Annotated[str, typer.Option(help="z (against the neutral baseline), projection or cosine.")] = "z",
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    dtype: DtypeOpt = "bfloat16",
+    top: Annotated[int, typer.Option(min=1, help="Emotions shown per token in the text view.")] = 3,
+    allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print per-token scores as JSON.")] = False,
+) -> None:
+    """Per-token emotion scores of a text, a JSONL file of texts, or a conversation."""
+    from emoscope.bank import EmotionBank
+    from emoscope.core.scores import SCORE_KINDS
+    from emoscope.corpus.records import read_jsonl
+    from emoscope.model.chat import encode_chat, encode_text
+    from emoscope.read import read_encoded
+
+    def run() -> None:
+        if sum(x is not None for x in (text, file, chat)) != 1:
+            _fail("give exactly one of --text, --file or --chat")
+        if kind not in SCORE_KINDS:
+            _fail(f"--kind must be one of {', '.join(SCORE_KINDS)}")
+        b = EmotionBank.load(bank)
+        b.layer_index(layer)
+        if text is not None and not text.strip():
+            _fail("--text is empty; give some text to read")
+        msgs = None
+        if chat is not None:
+            try:
+                msgs = json.loads(chat.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                _fail(f"cannot read --chat {chat}: {exc}")
+            if isinstance(msgs, dict) and "messages" in msgs:
+                msgs = msgs["messages"]
+        texts: list[str] = []
+        if file is not None:
+            for n, obj in read_jsonl(file):
+                if not isinstance(obj.get("text"), str) or not obj["text"].strip():
+                    _fail(f"{file}:{n}: each line needs a non-empty \"text\" string")
+                texts.append(obj["text"])
+            if not texts:
+                _fail(f"{file} has no texts")
+        lm = _load_model(model or _spec_for(b.model), dtype)
+        if msgs is not None:
+            items = [encode_chat(lm.tokenizer, msgs)]
+        else:
+            items = [encode_text(lm.tokenizer, t) for t in ([text] if text is not None else texts)]
+        readings = read_encoded(lm, b, items, layer, kind, allow_mismatch=allow_model_mismatch)
+        if as_json:
+            typer.echo(json.dumps({"emotions": b.emotions, "layer": readings[0].layer, "kind": kind,
+                                   "model": b.model, "items": [r.to_dict() for r in readings]}))
+            return
+        for r in readings:
+            for t, tok in enumerate(r.tokens):
+                best = ", ".join(f"{e} {v:+.2f}" for e, v in r.top(t, top))
+                role = f"[{r.roles[t]}] " if r.roles else ""
+                typer.echo(f"{role}{tok!r:>18}  {best}")
+            typer.echo("")
+
+    _guard(run)
+
+
+def _spec_for(model_id: str) -> str:
+    from emoscope.model.loading import REGISTRY
+
+    for name, src in REGISTRY.items():
+        if src.hf_id == model_id:
+            return name
+    return model_id
+
+
+@app.command()
+def emotions() -> None:
+    """List the 171 emotion words."""
+    from emoscope.catalogue import emotions as names
+
+    typer.echo("\n".join(names()))
+
+
+@corpus_app.command("validate")
+def corpus_validate(
+    path: Annotated[Path | None, typer.Argument(help="Corpus directory, or a stories/dialogues JSONL file "
+                                                "(default: the shipped corpus).")] = None,
+    tokens: Annotated[bool, typer.Option(help="Count tokens with the default model's tokenizer.")] = True,
+    min_per_emotion: Annotated[int, typer.Option(help="Stories required per emotion.")] = 12,
+    min_dialogues: Annotated[int, typer.Option(help="Neutral dialogues required.")] = 400,
+    as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
+) -> None:
+    """Check a corpus against every rule; exit code 1 if any error is found."""
+    from emoscope.corpus.validate import validate_path
+
+    def run() -> None:
+        counter = _token_counter() if tokens else None
+        findings = validate_path(path, counter, min_per_emotion, min_dialogues)
+        errors = [f for f in findings if f.level == "error"]
+        if as_json:
+            typer.echo(json.dumps({"errors": len(errors), "warnings": len(findings) - len(errors),
+                                   "findings": [f.__dict__ for f in findings]}))
+        else:
+            for f in findings:
+                typer.echo(f.line())
+            typer.echo(f"{len(errors)} errors, {len(findings) - len(errors)} warnings")
+        if errors:
+            raise typer.Exit(1)
+
+    _guard(run)
+
+
+@corpus_app.command("card")
+def corpus_card(
+    path: Annotated[Path | None, typer.Argument(help="Corpus directory (default: the shipped corpus).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Print the corpus's counts (per emotion, person, topic and split) for its data card."""
+    from emoscope.corpus import Corpus
+    from emoscope.corpus.validate import corpus_counts, counts_markdown
+
+    def run() -> None:
+        counts = corpus_counts(Corpus.load(path), _token_counter())
+        typer.echo(json.dumps(counts, indent=1) if as_json else counts_markdown(counts))
+
+    _guard(run)
+
+
+def _token_counter() -> Callable[[str], int]:
+    from emoscope.model.loading import DEFAULT_MODEL, load_tokenizer
+
+    tok = load_tokenizer(DEFAULT_MODEL)
+    return lambda s: len(tok(s)["input_ids"])
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pure NumPy math: the paper's recipe, projections and statistics (no torch here)."""

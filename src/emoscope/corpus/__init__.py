@@ -1,0 +1,120 @@
+"""The stimulus corpus: stories, neutral dialogues, topics, the held-out split, validators and the generator.
+
+Example:
+    >>> c = Corpus.load()  # the corpus shipped inside the package
+    >>> len(c.stories) >= 171 * 12
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from emoscope.corpus.records import (
+    DIALOGUES_FILE,
+    SPLIT_FILE,
+    STORIES_FILE,
+    TOPICS_FILE,
+    CorpusError,
+    Dialogue,
+    Story,
+    Topic,
+    load_dialogues,
+    load_stories,
+    load_topics,
+)
+
+__all__ = ["Corpus", "CorpusError", "Dialogue", "Story", "Topic", "default_corpus_dir"]
+
+
+def default_corpus_dir() -> Path:
+    """The directory of the corpus shipped inside the package."""
+    from emoscope.catalogue import data_path
+
+    return data_path("corpus")
+
+
+def _heldout_by_hash(stories: list[Story], per_emotion: int) -> set[str]:
+    """Without a split file: per emotion, the stories on its ``per_emotion`` topics that hash lowest."""
+    held: set[str] = set()
+    by_emotion: dict[str, set[str]] = {}
+    for s in stories:
+        by_emotion.setdefault(s.emotion, set()).add(s.topic_id)
+    for e, topics in by_emotion.items():
+        ranked = sorted(topics, key=lambda t: hashlib.sha256(f"{e}|{t}".encode()).hexdigest())
+        held |= {f"{e}|{t}" for t in ranked[:per_emotion]}
+    return held
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A corpus directory loaded into memory (see ``docs/formats.md`` for the files)."""
+
+    root: Path
+    stories: list[Story]
+    dialogues: list[Dialogue]
+    topics: list[Topic]
+    heldout_topics: frozenset[str] | None
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Corpus:
+        """Load a corpus directory (default: the shipped corpus). Missing files raise :class:`CorpusError`."""
+        root = Path(path) if path is not None else default_corpus_dir()
+        if not root.is_dir():
+            raise CorpusError(f"corpus directory {root} does not exist; pass a directory holding {STORIES_FILE}")
+        for name in (STORIES_FILE, DIALOGUES_FILE):
+            if not (root / name).is_file():
+                raise CorpusError(f"{root} has no {name}; a corpus needs {STORIES_FILE} and {DIALOGUES_FILE}")
+        topics = load_topics(root / TOPICS_FILE) if (root / TOPICS_FILE).is_file() else []
+        held = None
+        if (root / SPLIT_FILE).is_file():
+            try:
+                held = frozenset(json.loads((root / SPLIT_FILE).read_text())["heldout_topics"])
+            except (ValueError, KeyError, TypeError):
+                raise CorpusError(f"{root / SPLIT_FILE} must be {{\"heldout_topics\": [topic ids]}}") from None
+        stories = load_stories(root / STORIES_FILE)
+        if not stories:
+            raise CorpusError(f"{root / STORIES_FILE} holds no stories")
+        return cls(root=root, stories=stories, dialogues=load_dialogues(root / DIALOGUES_FILE), topics=topics,
+                   heldout_topics=held)
+
+    def is_heldout(self, story: Story) -> bool:
+        """Whether a story belongs to the held-out split (never used to build vectors by default)."""
+        if self.heldout_topics is not None:
+            return story.topic_id in self.heldout_topics
+        return f"{story.emotion}|{story.topic_id}" in _heldout_by_hash(self.stories, 2)
+
+    def train_stories(self) -> list[Story]:
+        held = self._held_keys()
+        return [s for s in self.stories if f"{s.emotion}|{s.topic_id}" not in held]
+
+    def heldout_stories(self) -> list[Story]:
+        held = self._held_keys()
+        return [s for s in self.stories if f"{s.emotion}|{s.topic_id}" in held]
+
+    def _held_keys(self) -> set[str]:
+        if self.heldout_topics is not None:
+            return {f"{s.emotion}|{s.topic_id}" for s in self.stories if s.topic_id in self.heldout_topics}
+        return _heldout_by_hash(self.stories, 2)
+
+    def emotions(self) -> list[str]:
+        """Emotions in catalogue order (those of the 171 present), then any others in order of appearance."""
+        from emoscope.catalogue import emotions as catalogue
+
+        present = {s.emotion for s in self.stories}
+        known = [e for e in catalogue() if e in present]
+        extra = list(dict.fromkeys(s.emotion for s in self.stories if s.emotion not in set(known)))
+        return known + extra
+
+    def sha256(self) -> str:
+        """Hash of the corpus files (stories, dialogues, topics, split), recorded in every bank."""
+        h = hashlib.sha256()
+        for name in (STORIES_FILE, DIALOGUES_FILE, TOPICS_FILE, SPLIT_FILE):
+            p = self.root / name
+            if p.is_file():
+                h.update(name.encode())
+                h.update(p.read_bytes())
+        return h.hexdigest()

@@ -1,0 +1,232 @@
+"""Extraction: run a model over the corpus and build an :class:`~emoscope.bank.EmotionBank`.
+
+Activations are reduced inside the hooks (per-story means from token ``token_skip`` on, neutral-token moments,
+residual norms), so memory stays bounded whatever the model. Per-batch results are cached as shards written
+atomically; a run that is killed and started again reuses them and writes a bit-identical bank.
+
+Example:
+    >>> from emoscope import load_model
+    >>> from emoscope.corpus import Corpus
+    >>> bank = extract(load_model(), Corpus.load())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from emoscope.bank import EmotionBank
+from emoscope.core.recipe import NeutralStats, Recipe, build_vectors
+from emoscope.corpus import Corpus, CorpusError
+from emoscope.model.chat import encode_chat, encode_text, pad_batch
+from emoscope.model.hooks import forward_through, position_ids
+from emoscope.model.layers import default_layer, resolve_layers
+from emoscope.model.loading import LoadedModel, cache_root
+from emoscope.safetensors_io import write_safetensors
+
+SHARD_FORMAT = "1"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event: ``stage`` is ``stories`` or ``neutral``; counts are items and tokens so far."""
+
+    stage: str
+    done: int
+    total: int
+    tokens: int
+    cached: bool = False
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (less padding), in a deterministic order."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _save_shard(path: Path, tensors: dict[str, np.ndarray[Any, Any]], meta: dict[str, str]) -> None:
+    write_safetensors(path, tensors, meta)
+
+
+def _load_shard(path: Path) -> dict[str, np.ndarray[Any, Any]] | None:
+    from safetensors.numpy import load_file
+
+    try:
+        return dict(load_file(str(path)))
+    except Exception:  # a damaged shard is recomputed
+        return None
+
+
+def _story_pass(lm: LoadedModel, ids: Tensor, mask: Tensor, layers: list[int], skip: int
+                ) -> dict[str, np.ndarray[Any, Any]]:
+    pos = position_ids(mask)
+    avg_w = ((pos >= skip) & (mask > 0)).to(torch.float32).to(lm.device)
+    norm_w = ((pos >= 1) & (mask > 0)).to(torch.float32).to(lm.device)
+    n_avg = avg_w.sum(-1, keepdim=True).clamp(min=1.0)
+    means = torch.zeros(ids.shape[0], len(layers), lm.d_model, dtype=torch.float32)
+    norm_sum = torch.zeros(len(layers), dtype=torch.float64)
+
+    def make(k: int) -> Callable[[Tensor], None]:
+        def fn(h: Tensor) -> None:
+            x = h.to(torch.float32)
+            means[:, k] = ((x * avg_w.unsqueeze(-1)).sum(1) / n_avg).cpu()
+            norm_sum[k] = (x.norm(dim=-1) * norm_w).sum().double().cpu()
+        return fn
+
+    forward_through(lm, ids, mask, {layer: make(k) for k, layer in enumerate(layers)})
+    return {"means": means.numpy(), "norm_sum": norm_sum.numpy(),
+            "norm_count": np.array([float(norm_w.sum())]), "n_avg": avg_w.sum(-1).cpu().numpy()}
+
+
+def _neutral_pass(lm: LoadedModel, ids: Tensor, mask: Tensor, layers: list[int]) -> dict[str, np.ndarray[Any, Any]]:
+    pos = position_ids(mask)
+    keep = ((pos >= 1) & (mask > 0)).to(lm.device)
+    d = lm.d_model
+    total = torch.zeros(len(layers), d, dtype=torch.float64)
+    gram = torch.zeros(len(layers), d, d, dtype=torch.float64)
+    norm_sum = torch.zeros(len(layers), dtype=torch.float64)
+
+    def make(k: int) -> Callable[[Tensor], None]:
+        def fn(h: Tensor) -> None:
+            x = h[keep].to(torch.float64)
+            total[k] = x.sum(0).cpu()
+            gram[k] = (x.T @ x).cpu()
+            norm_sum[k] = x.norm(dim=-1).sum().cpu()
+        return fn
+
+    forward_through(lm, ids, mask, {layer: make(k) for k, layer in enumerate(layers)})
+    n = float(keep.sum())
+    return {"count": np.full(len(layers), n), "total": total.numpy(), "gram": gram.numpy(),
+            "norm_sum": norm_sum.numpy(), "norm_count": np.array([n])}
+
+
+def run_key(lm: LoadedModel, corpus_sha: str, layers: list[int], recipe: Recipe, batch_size: int) -> str:
+    """Identity of an extraction run: shards are reused only by a run with the same key."""
+    blob = json.dumps({"fp": lm.fingerprint, "corpus": corpus_sha, "layers": layers, "skip": recipe.token_skip,
+                       "split": recipe.split, "dtype": str(lm.dtype), "batch": batch_size, "fmt": SHARD_FORMAT},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def iter_extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None = None,
+                 recipe: Recipe | None = None, batch_size: int = 16, shard_dir: Path | None = None
+                 ) -> Iterator[Progress | EmotionBank]:
+    """Extraction as a generator of progress events, ending with the bank (see :func:`extract`)."""
+    recipe = recipe or Recipe()
+    if recipe.split not in ("train", "all"):
+        raise CorpusError(f"split must be 'train' or 'all', not {recipe.split!r}")
+    if batch_size < 1:
+        raise ValueError("batch size must be at least 1")
+    chosen = resolve_layers(lm.n_layers, layers)
+    stories = corpus.train_stories() if recipe.split == "train" else list(corpus.stories)
+    emotions = corpus.emotions()
+    index = {e: i for i, e in enumerate(emotions)}
+    missing = sorted(set(emotions) - {s.emotion for s in stories})
+    if missing:
+        raise CorpusError(f"no training stories for {missing}; add stories or use --split all")
+    if not corpus.dialogues:
+        raise CorpusError(f"{corpus.root} has no neutral dialogues; the recipe needs them for denoising")
+    corpus_sha = corpus.sha256()
+    key = run_key(lm, corpus_sha, chosen, recipe, batch_size)
+    shard_root = (shard_dir or cache_root() / "activations") / key
+    tok = lm.tokenizer
+    pad = int(tok.pad_token_id)
+
+    story_ids = [encode_text(tok, s.text).ids for s in stories]
+    story_batches = _batches([len(x) for x in story_ids], batch_size)
+    means = np.zeros((len(stories), len(chosen), lm.d_model), dtype=np.float32)
+    n_avg = np.zeros(len(stories))
+    norm_sum = np.zeros(len(chosen))
+    norm_count = 0.0
+    tokens = 0
+    for b, batch in enumerate(story_batches):
+        path = shard_root / f"stories-{b:05d}.safetensors"
+        shard = _load_shard(path) if path.exists() else None
+        cached = shard is not None
+        if shard is None:
+            ids, mask = pad_batch([story_ids[i] for i in batch], pad)
+            shard = _story_pass(lm, ids, mask, chosen, recipe.token_skip)
+            _save_shard(path, shard, {"story_ids": json.dumps([stories[i].id for i in batch])})
+        means[batch] = shard["means"]
+        n_avg[batch] = shard["n_avg"]
+        norm_sum += shard["norm_sum"]
+        norm_count += float(shard["norm_count"][0])
+        tokens += sum(len(story_ids[i]) for i in batch)
+        yield Progress("stories", min((b + 1) * batch_size, len(stories)), len(stories), tokens, cached)
+
+    usable = n_avg > 0
+    if not usable.all():
+        short = [stories[i].id for i in np.flatnonzero(~usable)[:5]]
+        raise CorpusError(f"{int((~usable).sum())} stories are shorter than {recipe.token_skip + 1} tokens "
+                          f"(e.g. {short}); lengthen them or lower --token-skip")
+
+    dlg_ids = [encode_chat(tok, d.messages(), add_generation_prompt=False).ids for d in corpus.dialogues]
+    npath = shard_root / "neutral.safetensors"
+    neutral = _load_shard(npath) if npath.exists() else None
+    if neutral is None:
+        acc: dict[str, np.ndarray[Any, Any]] | None = None
+        done = 0
+        for batch in _batches([len(x) for x in dlg_ids], batch_size):
+            ids, mask = pad_batch([dlg_ids[i] for i in batch], pad)
+            part = _neutral_pass(lm, ids, mask, chosen)
+            acc = part if acc is None else {k: acc[k] + part[k] for k in acc}
+            done += len(batch)
+            tokens += sum(len(dlg_ids[i]) for i in batch)
+            yield Progress("neutral", done, len(dlg_ids), tokens)
+        assert acc is not None
+        neutral = acc
+        _save_shard(npath, neutral, {})
+    else:
+        tokens += sum(len(x) for x in dlg_ids)
+        yield Progress("neutral", len(dlg_ids), len(dlg_ids), tokens, cached=True)
+
+    stats = NeutralStats(count=neutral["count"], total=neutral["total"], gram=neutral["gram"])
+    labels = np.array([index[s.emotion] for s in stories])
+    result = build_vectors(means, labels, len(emotions), stats, recipe)
+    mean_norm = (norm_sum + neutral["norm_sum"]) / (norm_count + float(neutral["norm_count"][0]))
+    dl = default_layer(lm.n_layers)
+    if dl not in chosen:
+        dl = min(chosen, key=lambda x: abs(x - dl))
+    heldout = sorted(corpus.heldout_topics) if corpus.heldout_topics is not None else None
+    yield EmotionBank(
+        vectors=result.vectors, emotions=emotions, layers=chosen, default_layer=dl, model=lm.name,
+        model_fingerprint=lm.fingerprint, recipe={**recipe.to_dict(), "batch_size": batch_size,
+                                                  "dtype": str(lm.dtype).replace("torch.", "")},
+        corpus_sha256=corpus_sha,
+        stats={"raw_norms": result.raw_norms.astype(np.float32),
+               "denoised_norms": result.denoised_norms.astype(np.float32),
+               "neutral_mean": result.neutral_mean.astype(np.float32),
+               "neutral_std": result.neutral_std.astype(np.float32),
+               "mean_residual_norm": mean_norm.astype(np.float32),
+               "neutral_components_removed": result.n_removed.astype(np.float32)},
+        split={"mode": recipe.split, "heldout_topics": heldout, "n_stories": len(stories),
+               "n_dialogues": len(corpus.dialogues),
+               "story_ids_sha256": hashlib.sha256("\n".join(s.id for s in stories).encode()).hexdigest()},
+    )
+
+
+def extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None = None, recipe: Recipe | None = None,
+            batch_size: int = 16, shard_dir: Path | None = None, progress: ProgressFn | None = None
+            ) -> EmotionBank:
+    """Run the whole recipe and return the bank (all layers by default).
+
+    Example:
+        >>> bank = extract(lm, Corpus.load(), layers="10-20")  # doctest: +SKIP
+    """
+    for event in iter_extract(lm, corpus, layers, recipe, batch_size, shard_dir):
+        if isinstance(event, EmotionBank):
+            return event
+        if progress is not None:
+            progress(event)
+    raise RuntimeError("extraction ended without a bank")

@@ -1,0 +1,1 @@
+"""The one room that touches torch and transformers: loading, layers, chat formatting and hooks."""

@@ -1,0 +1,102 @@
+"""Tiny randomly initialised models, a tiny tokenizer and a tiny corpus: no downloads, seconds to build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+WORDS = ("the quiet harbour light fell across the water while she counted boats and waited for news "
+         "he laughed at the window then slammed the door and ran down the stairs shouting her name "
+         "nothing moved in the kitchen except the clock and the slow drip of the tap into the sink").split()
+CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+                 "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+def make_tokenizer(chat_template: str | None = CHAT_TEMPLATE) -> Any:
+    """A byte-level BPE tokenizer trained on a few sentences (vocab under 400)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<pad>", "<eos>", "<|user|>", "<|assistant|>", "<|system|>", "<|end|>"]
+    trainer = trainers.BpeTrainer(vocab_size=380, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([" ".join(WORDS)] * 4, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>")
+    if chat_template:
+        fast.chat_template = chat_template
+    return fast
+
+
+def make_model(arch: str = "llama", n_layers: int = 4, seed: int = 0) -> Any:
+    """A tiny random causal LM of one architecture family."""
+    from transformers import (
+        AutoModelForCausalLM,
+        Gemma3TextConfig,
+        GPT2Config,
+        GPTNeoXConfig,
+        LlamaConfig,
+        MistralConfig,
+        Phi3Config,
+        Qwen2Config,
+    )
+
+    common: dict[str, Any] = {"vocab_size": 400, "num_hidden_layers": n_layers, "hidden_size": 32,
+                              "intermediate_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2,
+                              "max_position_embeddings": 512, "pad_token_id": 0, "bos_token_id": 1,
+                              "eos_token_id": 1}
+    configs: dict[str, Any] = {
+        "llama": lambda: LlamaConfig(**common),
+        "mistral": lambda: MistralConfig(**common),
+        "qwen2": lambda: Qwen2Config(**common),
+        "phi3": lambda: Phi3Config(**common),
+        "gemma3": lambda: Gemma3TextConfig(**common, head_dim=8, sliding_window=16),
+        "gpt2": lambda: GPT2Config(vocab_size=400, n_layer=n_layers, n_embd=32, n_head=4, n_positions=512,
+                                   bos_token_id=1, eos_token_id=1),
+        "gpt_neox": lambda: GPTNeoXConfig(vocab_size=400, num_hidden_layers=n_layers, hidden_size=32,
+                                          intermediate_size=64, num_attention_heads=4,
+                                          max_position_embeddings=512, bos_token_id=1, eos_token_id=1),
+    }
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(configs[arch]())
+    model.eval()
+    return model
+
+
+def save_tiny_model(path: Path, arch: str = "llama", seed: int = 0) -> Path:
+    """A tiny model and tokenizer saved as a Hugging Face directory (loadable with emoscope.load_model)."""
+    make_model(arch, seed=seed).save_pretrained(str(path))
+    make_tokenizer().save_pretrained(str(path))
+    return path
+
+
+def write_tiny_corpus(root: Path, emotions: tuple[str, ...] = ("calm", "afraid", "happy"), per: int = 4,
+                      n_dialogues: int = 6) -> Path:
+    """A corpus directory in the shipped format: ``per`` stories per emotion, one held-out topic per emotion."""
+    import random
+
+    rng = random.Random(0)
+    root.mkdir(parents=True, exist_ok=True)
+    topics = [{"id": f"t{i:03d}", "text": f"premise {i}"} for i in range(per)]
+    stories = []
+    for e in emotions:
+        for k in range(per):
+            words = [rng.choice(WORDS) for _ in range(40 + 5 * k)]
+            stories.append({"id": f"{e}-{k}", "emotion": e, "topic_id": f"t{k:03d}",
+                            "person": "first" if k % 2 else "third", "text": f"{e} " + " ".join(words)})
+    dialogues = []
+    for i in range(n_dialogues):
+        q = " ".join(rng.choice(WORDS) for _ in range(8))
+        a = " ".join(rng.choice(WORDS) for _ in range(12))
+        dialogues.append({"id": f"n{i}", "kind": "fact", "topic_id": None, "system": None,
+                          "turns": [{"role": "human", "text": q}, {"role": "assistant", "text": a}]})
+    (root / "topics.jsonl").write_text("".join(json.dumps(t) + "\n" for t in topics))
+    (root / "stories.jsonl").write_text("".join(json.dumps(s) + "\n" for s in stories))
+    (root / "neutral_dialogues.jsonl").write_text("".join(json.dumps(d) + "\n" for d in dialogues))
+    (root / "split.json").write_text(json.dumps({"heldout_topics": [f"t{per - 1:03d}"]}))
+    return root
