@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from emoscope.corpus import Corpus
-from emoscope.extract import _batches, _story_pass, extract
+from emoscope.extraction import _batches, _story_pass, extract
 from emoscope.model.chat import encode_text, pad_batch
 from emoscope.model.loading import load_model
 

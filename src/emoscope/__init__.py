@@ -19,14 +19,14 @@ __all__ = ["EmotionBank", "LoadedModel", "Recipe", "__version__", "extract", "lo
 if TYPE_CHECKING:
     from emoscope.bank import EmotionBank
     from emoscope.core.recipe import Recipe
-    from emoscope.extract import extract
+    from emoscope.extraction import extract
     from emoscope.model.loading import LoadedModel, load_model
     from emoscope.read import read_chat, read_text
 
 _LAZY = {
     "EmotionBank": "emoscope.bank",
     "Recipe": "emoscope.core.recipe",
-    "extract": "emoscope.extract",
+    "extract": "emoscope.extraction",
     "LoadedModel": "emoscope.model.loading",
     "load_model": "emoscope.model.loading",
     "read_chat": "emoscope.read",

@@ -7,6 +7,7 @@
 - ``neutral_mean``, ``neutral_std`` ``[L, E]``: projections of neutral tokens (the z-score baseline);
 - ``mean_residual_norm`` ``[L]``: mean residual norm per layer over the corpus (the steering unit);
 - ``neutral_components_removed`` ``[L]``;
+- ``story_mean`` ``[L, D]``: mean over emotions of the per-emotion story means (what the vectors are relative to);
 
 and string metadata: ``emotions`` (JSON list), ``layers`` (JSON list of block indices), ``default_layer``,
 ``layer_semantics``, ``model``, ``model_fingerprint``, ``recipe`` (JSON), ``split`` (JSON), ``corpus_sha256``,
@@ -32,7 +33,7 @@ BANK_FILE = "bank.safetensors"
 FORMAT_VERSION = "1"
 LAYER_SEMANTICS = "layer i = residual stream after decoder block i (0-based); hidden_states[i + 1]"
 _STAT_TENSORS = ("raw_norms", "denoised_norms", "neutral_mean", "neutral_std", "mean_residual_norm",
-                 "neutral_components_removed")
+                 "neutral_components_removed", "story_mean")
 
 
 class BankError(ValueError):

@@ -80,8 +80,8 @@ def extract(
 
     from emoscope.core.recipe import Recipe
     from emoscope.corpus import Corpus
-    from emoscope.extract import Progress as Event
-    from emoscope.extract import iter_extract
+    from emoscope.extraction import Progress as Event
+    from emoscope.extraction import iter_extract
 
     def run() -> None:
         if out.exists() and not out.is_dir():

@@ -28,6 +28,7 @@ def test_recovers_planted_directions() -> None:
     expected = centred / np.linalg.norm(centred, axis=1, keepdims=True)
     cos = np.sum(out.vectors[0] * expected, axis=1)
     assert cos.min() > 0.99, cos
+    np.testing.assert_allclose(out.story_mean[0], emotion_means(stories, labels, 5)[0].mean(0))
 
 
 def test_denoising_removes_the_neutral_subspace() -> None:

@@ -78,6 +78,7 @@ class RecipeResult:
     raw_norms: F64  # [L, E] norm of (emotion mean - mean over emotions), before denoising
     denoised_norms: F64  # [L, E] norm after projecting out neutral components, before normalising
     n_removed: NDArray[np.int64]  # [L] neutral components projected out
+    story_mean: F64  # [L, D] mean over emotions of the emotion means: the baseline the vectors are relative to
     neutral_mean: F64  # [L, E] mean projection of neutral tokens on each vector
     neutral_std: F64  # [L, E] standard deviation of those projections
 
@@ -125,7 +126,8 @@ def build_vectors(story_means: NDArray[Any], labels: NDArray[Any], n_emotions: i
                   recipe: Recipe) -> RecipeResult:
     """Emotion vectors for every layer from story means ``[N, L, D]`` and neutral moments."""
     means = emotion_means(story_means, labels, n_emotions)
-    centred = means - means.mean(axis=1, keepdims=True)
+    grand = means.mean(axis=1)
+    centred = means - grand[:, None, :]
     raw = np.linalg.norm(centred, axis=-1)
     cov = neutral.covariance()
     nmean = neutral.mean()
@@ -142,4 +144,5 @@ def build_vectors(story_means: NDArray[Any], labels: NDArray[Any], n_emotions: i
     proj_mean = np.einsum("led,ld->le", vecs, nmean)
     proj_var = np.einsum("led,ldf,lef->le", vecs, cov, vecs)
     return RecipeResult(vectors=vecs.astype(np.float32), raw_norms=raw, denoised_norms=denoised,
-                        n_removed=removed, neutral_mean=proj_mean, neutral_std=np.sqrt(np.clip(proj_var, 1e-12, None)))
+                        n_removed=removed, story_mean=grand, neutral_mean=proj_mean,
+                        neutral_std=np.sqrt(np.clip(proj_var, 1e-12, None)))

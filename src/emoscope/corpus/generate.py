@@ -44,7 +44,7 @@ from emoscope.corpus.records import (
 
 REJECTS_FILE = "rejects.jsonl"
 
-STORY_PROMPT = """Write {n} different short stories based on this premise: {topic}
+STORY_PROMPT = """Write {count} based on this premise: {topic}
 
 In each story a character feels {emotion}. Rules:
 - Never use the word "{emotion}", any form of it, or any word that means the same thing.
@@ -55,6 +55,10 @@ think, and the situation around them. A reader must be able to tell the feeling 
 ("I") and half in the third person ("he", "she", a name).
 
 Write each story after a line of the form [story 1], [story 2] and so on, and nothing else."""
+SINGLE_STORY_PROMPT = """Write a short story of about 120 words, one paragraph, based on this premise: {topic}
+
+The main character feels {emotion}. Never use the word "{emotion}" or any word that means the same thing: show \
+the feeling through what the character does, feels in their body, says and thinks. Write only the story."""
 
 DIALOGUE_PROMPT = """Write {n} different short dialogues between a Person and an AI assistant. {subject}
 
@@ -259,9 +263,12 @@ def generate_corpus(backend: ChatBackend, out: str | Path, emotions: Sequence[st
             continue
         rng_seed = seed * 1_000_003 + n
         if kind == "story":
-            prompt = STORY_PROMPT.format(n=stories_per_topic, topic=topic.text, emotion=what)
+            prompt = (SINGLE_STORY_PROMPT.format(topic=topic.text, emotion=what) if stories_per_topic == 1 else
+                      STORY_PROMPT.format(count=f"{stories_per_topic} different short stories", topic=topic.text,
+                                          emotion=what))
             reply = backend.complete([{"role": "user", "content": prompt}], max_tokens, temperature, rng_seed)
-            good, bad = _accept_stories(reply, what, topic, key, count_tokens, accepted_texts)
+            good, bad = _accept_stories(reply, what, topic, key, count_tokens, accepted_texts,
+                                        single=stories_per_topic == 1)
             _append(stories_path, good)
         else:
             subject = DIALOGUE_SUBJECTS.get(what, DIALOGUE_SUBJECTS["fact"]).format(topic=topic.text)
@@ -276,10 +283,13 @@ def generate_corpus(backend: ChatBackend, out: str | Path, emotions: Sequence[st
 
 
 def _accept_stories(reply: str, emotion: str, topic: Topic, key: str, count_tokens: TokenCounter | None,
-                    accepted: dict[str, list[tuple[str, str]]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                    accepted: dict[str, list[tuple[str, str]]], single: bool = False
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     good: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     items = split_numbered(reply, "story")
+    if not items and single and reply.strip():  # small models often drop the marker when asked for one story
+        items = [" ".join(reply.split())]
     if not items:
         bad.append({"request": key, "reason": "no [story N] items in the reply", "text": reply[:500]})
     for i, text in enumerate(items):

@@ -13,7 +13,7 @@ import pytest
 from emoscope.bank import BankError, EmotionBank
 from emoscope.core.recipe import Recipe
 from emoscope.corpus import Corpus, CorpusError
-from emoscope.extract import Progress, extract, iter_extract
+from emoscope.extraction import Progress, extract, iter_extract
 from emoscope.model.layers import LayerError
 from emoscope.model.loading import load_model
 from emoscope.read import read_chat, read_text
@@ -105,7 +105,7 @@ import os, signal, sys
 from pathlib import Path
 from emoscope.core.recipe import Recipe
 from emoscope.corpus import Corpus
-from emoscope.extract import iter_extract
+from emoscope.extraction import iter_extract
 from emoscope.model.loading import load_model
 lm = load_model(sys.argv[1], dtype="float32")
 kill_after = int(sys.argv[4])
@@ -145,3 +145,21 @@ def test_load_model_from_directory(tiny_model_dir: Path) -> None:
     lm = load_model(str(tiny_model_dir), dtype="float32")
     assert lm.n_layers == 4 and lm.d_model == 32 and len(lm.fingerprint) == 16
     assert load_model(str(tiny_model_dir), dtype="bfloat16").fingerprint == lm.fingerprint
+
+
+def test_neutral_moments_match_recorded_tokens(llama_lm: Any) -> None:
+    from emoscope.core.recipe import NeutralStats
+    from emoscope.extraction import _neutral_pass
+    from emoscope.model.chat import pad_batch
+    from emoscope.model.hooks import record
+
+    items = [llama_lm.tokenizer(t)["input_ids"] for t in ["the quiet harbour light", "he laughed at the window"]]
+    ids, mask = pad_batch(items, 0, "left")
+    got = _neutral_pass(llama_lm, ids, mask, [1, 3])
+    acts = record(llama_lm, ids, mask, [1, 3])
+    keep = mask.bool().clone()
+    keep[:, :] &= (mask.cumsum(-1) > 1)  # the first real token of each text is left out
+    ref = NeutralStats.from_samples([acts[layer][keep].double().numpy() for layer in (1, 3)])
+    np.testing.assert_allclose(got["count"], ref.count)
+    np.testing.assert_allclose(got["total"], ref.total, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got["gram"], ref.gram, rtol=1e-4, atol=1e-3)

@@ -99,10 +99,15 @@ def _neutral_pass(lm: LoadedModel, ids: Tensor, mask: Tensor, layers: list[int])
 
     def make(k: int) -> Callable[[Tensor], None]:
         def fn(h: Tensor) -> None:
-            x = h[keep].to(torch.float64)
-            total[k] = x.sum(0).cpu()
-            gram[k] = (x.T @ x).cpu()
-            norm_sum[k] = x.norm(dim=-1).sum().cpu()
+            # Second moments about the batch mean in float32 (fast), shifted back in float64 (exact enough):
+            # sum x x^T = sum (x - m)(x - m)^T + n m m^T.
+            x = h[keep].to(torch.float32)
+            m = x.double().mean(0)
+            xc = x - m.to(torch.float32)
+            scatter = (xc.T @ xc).double()
+            total[k] = (m * x.shape[0]).cpu()
+            gram[k] = (scatter + x.shape[0] * torch.outer(m, m)).cpu()
+            norm_sum[k] = x.double().norm(dim=-1).sum().cpu()
         return fn
 
     forward_through(lm, ids, mask, {layer: make(k) for k, layer in enumerate(layers)})
@@ -209,6 +214,7 @@ def iter_extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None
                "neutral_mean": result.neutral_mean.astype(np.float32),
                "neutral_std": result.neutral_std.astype(np.float32),
                "mean_residual_norm": mean_norm.astype(np.float32),
+               "story_mean": result.story_mean.astype(np.float32),
                "neutral_components_removed": result.n_removed.astype(np.float32)},
         split={"mode": recipe.split, "heldout_topics": heldout, "n_stories": len(stories),
                "n_dialogues": len(corpus.dialogues),
