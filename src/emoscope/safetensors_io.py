@@ -17,13 +17,13 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from emoscope.atomic import atomic_file
 
 _DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.float16): "F16",
            np.dtype(np.int64): "I64", np.dtype(np.int32): "I32", np.dtype(np.uint8): "U8", np.dtype(np.bool_): "BOOL"}
@@ -49,17 +49,8 @@ def write_safetensors(path: str | Path, tensors: dict[str, np.ndarray[Any, Any]]
         offset += len(data)
     head = json.dumps(header, separators=(",", ":"), sort_keys=False).encode()
     head += b" " * (-len(head) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(struct.pack("<Q", len(head)))
-            fh.write(head)
-            for b in blobs:
-                fh.write(b)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, binary=True) as fh:
+        fh.write(struct.pack("<Q", len(head)))
+        fh.write(head)
+        for b in blobs:
+            fh.write(b)

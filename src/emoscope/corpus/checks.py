@@ -7,7 +7,7 @@ Example:
     >>> from emoscope.corpus.records import Story
     >>> s = Story("x-1", "calm", "t001", "third", "He was calm.")
     >>> [f.check for f in check_story(s)]
-    ['forbidden-word', 'length-words', 'person']
+    ['forbidden-word', 'length-words']
 """
 
 from __future__ import annotations
