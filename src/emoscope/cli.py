@@ -189,6 +189,99 @@ def read(
     _guard(run)
 
 
+@app.command()
+def validate(
+    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    out: Annotated[Path | None, typer.Option(help="Report directory (default: <bank dir>/validation).")] = None,
+    corpus: Annotated[Path | None, typer.Option(help="The corpus the bank was built from (default: shipped).")
+                      ] = None,
+    norms: Annotated[Path | None, typer.Option(help="CSV word,valence,arousal (e.g. human norms) to correlate "
+                                               "the principal components with, beside the shipped judged ratings."
+                                               )] = None,
+    scenarios: Annotated[Path | None, typer.Option(help="TSV label<TAB>target_emotion<TAB>user_text of implicit "
+                                                   "scenarios (default: the shipped 36).")] = None,
+    templates: Annotated[Path | None, typer.Option(help="JSONL numeric-intensity templates (default: shipped 8)."
+                                                   )] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    dtype: Annotated[str | None, typer.Option(help="Compute dtype (default: the one the bank was built with, "
+                                              "so cached activations are reused).")] = None,
+    draws: Annotated[int, typer.Option(min=1, help="Random draws per learning-curve point.")] = 5,
+    keep_default_layer: Annotated[bool, typer.Option(help="Do not record the chosen default layer in the bank."
+                                                     )] = False,
+    cache: Annotated[Path | None, typer.Option(help="Activation shard cache (as for extract).")] = None,
+    allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the headline figures as JSON.")] = False,
+) -> None:
+    """Validate a bank: held-out detection, geometry, logit lens, implicit scenarios, numeric intensity.
+
+    Writes a self-contained index.html (plots inline, opens offline) and metrics.json, every figure next to its
+    chance level or baseline; chooses the default layer by a documented rule and records it in the bank.
+    """
+    import shlex
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from emoscope.bank import EmotionBank
+    from emoscope.corpus import Corpus
+    from emoscope.validation.report import write_report
+    from emoscope.validation.run import validate as run_validation
+    from emoscope.validation.stimuli import StimulusError
+
+    def run() -> None:
+        b = EmotionBank.load(bank)
+        target = out or (Path(bank).parent if Path(bank).suffix == ".safetensors" else Path(bank)) / "validation"
+        if target.exists() and not target.is_dir():
+            _fail(f"--out {target} is a file; give a directory")
+        c = Corpus.load(corpus)
+        lm = _load_model(model or _spec_for(b.model), dtype or str(b.recipe.get("dtype", "bfloat16")))
+        t0 = time.perf_counter()
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       transient=True, disable=as_json or not sys.stderr.isatty())
+        tasks: dict[str, Any] = {}
+
+        def stage(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done, total=total)
+
+        with bar:
+            try:
+                v = run_validation(lm, b, c, str(norms) if norms else None, str(scenarios) if scenarios else None,
+                                   str(templates) if templates else None, draws=draws, shard_dir=cache,
+                                   stage=stage, allow_mismatch=allow_model_mismatch)
+            except StimulusError as exc:
+                _fail(str(exc))
+        v.metrics["seconds"] = round(time.perf_counter() - t0, 1)
+        html_path, json_path = write_report(v, target, "emoscope " + shlex.join(sys.argv[1:]))
+        m = v.metrics
+        choice = m["default_layer"]
+        recorded = False
+        if not keep_default_layer and (choice["chosen"] != b.default_layer or not b.default_layer_rule):
+            b.default_layer = choice["chosen"]
+            b.default_layer_rule = {k: choice.get(k) for k in (
+                "rule", "chosen", "chosen_score", "chosen_top5", "chosen_top1", "runner_up", "runner_up_score",
+                "runner_up_top5", "runner_up_top1")}
+            b.save(bank)
+            recorded = True
+        d = m["heldout"]["default_layer"]
+        head = {"report": str(html_path), "metrics": str(json_path), "default_layer": choice["chosen"],
+                "default_layer_recorded": recorded, "heldout_top1": d["top1"], "heldout_top5": d["top5"],
+                "chance_top1": d["chance_top1"], "lexical_top1": m["heldout"]["lexical_baseline"]["top1"],
+                "seconds": m["seconds"]}
+        if as_json:
+            typer.echo(json.dumps(head))
+            return
+        typer.echo(f"wrote {html_path} and {json_path} in {m['seconds']} s")
+        typer.echo(f"default layer {choice['chosen']} (runner-up {choice['runner_up']})"
+                   + (" recorded in the bank" if recorded else ""))
+        typer.echo(f"held-out: top-1 {d['top1']:.3f}, top-5 {d['top5']:.3f}, mean rank {d['mean_rank']:.1f} "
+                   f"(chance {d['chance_top1']:.3f} / {d['chance_top5']:.3f} / {d['chance_mean_rank']:.0f}; "
+                   f"TF-IDF words top-1 {head['lexical_top1']:.3f})")
+
+    _guard(run)
+
+
 def _spec_for(model_id: str) -> str:
     from emoscope.model.loading import REGISTRY
 

@@ -116,6 +116,79 @@ def _neutral_pass(lm: LoadedModel, ids: Tensor, mask: Tensor, layers: list[int])
             "norm_sum": norm_sum.numpy(), "norm_count": np.array([n])}
 
 
+@dataclass(frozen=True)
+class StoryMeans:
+    """Per-story residual means ``[N, L, D]`` from token ``skip`` on, with residual-norm sums for the steering unit."""
+
+    means: np.ndarray[Any, Any]
+    n_avg: np.ndarray[Any, Any]
+    norm_sum: np.ndarray[Any, Any]
+    norm_count: float
+    tokens: int
+
+
+def iter_story_means(lm: LoadedModel, story_ids: list[list[int]], names: list[str], layers: list[int], skip: int,
+                     batch_size: int, shard_root: Path, stage: str = "stories", prefix: str = "stories"
+                     ) -> Iterator[Progress | StoryMeans]:
+    """Story means over cached shards (``<shard_root>/<prefix>-NNNNN.safetensors``), computing missing ones.
+
+    Yields a :class:`Progress` per batch, then the :class:`StoryMeans`.
+    """
+    pad = int(lm.tokenizer.pad_token_id)
+    batches = _batches([len(x) for x in story_ids], batch_size)
+    means = np.zeros((len(story_ids), len(layers), lm.d_model), dtype=np.float32)
+    n_avg = np.zeros(len(story_ids))
+    norm_sum = np.zeros(len(layers))
+    norm_count = 0.0
+    tokens = 0
+    for b, batch in enumerate(batches):
+        path = shard_root / f"{prefix}-{b:05d}.safetensors"
+        shard = _load_shard(path) if path.exists() else None
+        cached = shard is not None
+        if shard is None:
+            ids, mask = pad_batch([story_ids[i] for i in batch], pad)
+            shard = _story_pass(lm, ids, mask, layers, skip)
+            _save_shard(path, shard, {"story_ids": json.dumps([names[i] for i in batch])})
+        means[batch] = shard["means"]
+        n_avg[batch] = shard["n_avg"]
+        norm_sum += shard["norm_sum"]
+        norm_count += float(shard["norm_count"][0])
+        tokens += sum(len(story_ids[i]) for i in batch)
+        yield Progress(stage, min((b + 1) * batch_size, len(story_ids)), len(story_ids), tokens, cached)
+    yield StoryMeans(means=means, n_avg=n_avg, norm_sum=norm_sum, norm_count=norm_count, tokens=tokens)
+
+
+def iter_neutral_moments(lm: LoadedModel, corpus: Corpus, layers: list[int], batch_size: int, shard_root: Path,
+                         tokens_before: int = 0) -> Iterator[Progress | dict[str, np.ndarray[Any, Any]]]:
+    """Moments of neutral-dialogue activations (cached in ``<shard_root>/neutral.safetensors``).
+
+    Yields :class:`Progress` events, then a dict with ``count``, ``total``, ``gram``, ``norm_sum``, ``norm_count``.
+    """
+    tok = lm.tokenizer
+    pad = int(tok.pad_token_id)
+    tokens = tokens_before
+    dlg_ids = [encode_chat(tok, d.messages(), add_generation_prompt=False).ids for d in corpus.dialogues]
+    npath = shard_root / "neutral.safetensors"
+    neutral = _load_shard(npath) if npath.exists() else None
+    if neutral is None:
+        acc: dict[str, np.ndarray[Any, Any]] | None = None
+        done = 0
+        for batch in _batches([len(x) for x in dlg_ids], batch_size):
+            ids, mask = pad_batch([dlg_ids[i] for i in batch], pad)
+            part = _neutral_pass(lm, ids, mask, layers)
+            acc = part if acc is None else {k: acc[k] + part[k] for k in acc}
+            done += len(batch)
+            tokens += sum(len(dlg_ids[i]) for i in batch)
+            yield Progress("neutral", done, len(dlg_ids), tokens)
+        assert acc is not None
+        neutral = acc
+        _save_shard(npath, neutral, {})
+    else:
+        tokens += sum(len(x) for x in dlg_ids)
+        yield Progress("neutral", len(dlg_ids), len(dlg_ids), tokens, cached=True)
+    yield neutral
+
+
 def run_key(lm: LoadedModel, corpus_sha: str, layers: list[int], recipe: Recipe, batch_size: int) -> str:
     """Identity of an extraction run: shards are reused only by a run with the same key."""
     blob = json.dumps({"fp": lm.fingerprint, "corpus": corpus_sha, "layers": layers, "skip": recipe.token_skip,
@@ -146,55 +219,29 @@ def iter_extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None
     key = run_key(lm, corpus_sha, chosen, recipe, batch_size)
     shard_root = (shard_dir or cache_root() / "activations") / key
     tok = lm.tokenizer
-    pad = int(tok.pad_token_id)
 
     story_ids = [encode_text(tok, s.text).ids for s in stories]
-    story_batches = _batches([len(x) for x in story_ids], batch_size)
-    means = np.zeros((len(stories), len(chosen), lm.d_model), dtype=np.float32)
-    n_avg = np.zeros(len(stories))
-    norm_sum = np.zeros(len(chosen))
-    norm_count = 0.0
-    tokens = 0
-    for b, batch in enumerate(story_batches):
-        path = shard_root / f"stories-{b:05d}.safetensors"
-        shard = _load_shard(path) if path.exists() else None
-        cached = shard is not None
-        if shard is None:
-            ids, mask = pad_batch([story_ids[i] for i in batch], pad)
-            shard = _story_pass(lm, ids, mask, chosen, recipe.token_skip)
-            _save_shard(path, shard, {"story_ids": json.dumps([stories[i].id for i in batch])})
-        means[batch] = shard["means"]
-        n_avg[batch] = shard["n_avg"]
-        norm_sum += shard["norm_sum"]
-        norm_count += float(shard["norm_count"][0])
-        tokens += sum(len(story_ids[i]) for i in batch)
-        yield Progress("stories", min((b + 1) * batch_size, len(stories)), len(stories), tokens, cached)
-
-    usable = n_avg > 0
+    sm: StoryMeans | None = None
+    for ev in iter_story_means(lm, story_ids, [s.id for s in stories], chosen, recipe.token_skip, batch_size,
+                               shard_root):
+        if isinstance(ev, StoryMeans):
+            sm = ev
+        else:
+            yield ev
+    assert sm is not None
+    usable = sm.n_avg > 0
     if not usable.all():
         short = [stories[i].id for i in np.flatnonzero(~usable)[:5]]
         raise CorpusError(f"{int((~usable).sum())} stories are shorter than {recipe.token_skip + 1} tokens "
                           f"(e.g. {short}); lengthen them or lower --token-skip")
-
-    dlg_ids = [encode_chat(tok, d.messages(), add_generation_prompt=False).ids for d in corpus.dialogues]
-    npath = shard_root / "neutral.safetensors"
-    neutral = _load_shard(npath) if npath.exists() else None
-    if neutral is None:
-        acc: dict[str, np.ndarray[Any, Any]] | None = None
-        done = 0
-        for batch in _batches([len(x) for x in dlg_ids], batch_size):
-            ids, mask = pad_batch([dlg_ids[i] for i in batch], pad)
-            part = _neutral_pass(lm, ids, mask, chosen)
-            acc = part if acc is None else {k: acc[k] + part[k] for k in acc}
-            done += len(batch)
-            tokens += sum(len(dlg_ids[i]) for i in batch)
-            yield Progress("neutral", done, len(dlg_ids), tokens)
-        assert acc is not None
-        neutral = acc
-        _save_shard(npath, neutral, {})
-    else:
-        tokens += sum(len(x) for x in dlg_ids)
-        yield Progress("neutral", len(dlg_ids), len(dlg_ids), tokens, cached=True)
+    neutral: dict[str, np.ndarray[Any, Any]] | None = None
+    for nev in iter_neutral_moments(lm, corpus, chosen, batch_size, shard_root, sm.tokens):
+        if isinstance(nev, Progress):
+            yield nev
+        else:
+            neutral = nev
+    assert neutral is not None
+    means, norm_sum, norm_count = sm.means, sm.norm_sum, sm.norm_count
 
     stats = NeutralStats(count=neutral["count"], total=neutral["total"], gram=neutral["gram"])
     labels = np.array([index[s.emotion] for s in stories])

@@ -1,0 +1,30 @@
+"""Atomic writes: the target appears whole or not at all, with ordinary permissions."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from emoscope.atomic import atomic_file
+
+
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    p = tmp_path / "x.txt"
+    p.write_text("old")
+    with pytest.raises(RuntimeError), atomic_file(p) as fh:
+        fh.write("new, half")
+        raise RuntimeError("interrupted")
+    assert p.read_text() == "old" and [q.name for q in tmp_path.iterdir()] == ["x.txt"]
+
+
+def test_written_file_follows_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        with atomic_file(tmp_path / "y.json") as fh:
+            fh.write("{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "y.json").stat().st_mode) == 0o644

@@ -1,0 +1,85 @@
+"""`validate` end to end on a tiny random model and corpus: files written, bank guarded, errors one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emoscope.bank import BankError, EmotionBank
+from emoscope.corpus import Corpus
+from emoscope.extraction import extract
+from emoscope.validation.report import write_report
+from emoscope.validation.run import validate
+
+
+def _stimuli(tmp_path: Path) -> tuple[Path, Path]:
+    sc = tmp_path / "scen.tsv"
+    sc.write_text("label\ttarget_emotion\tuser_text\n"
+                  "a\tcalm\tthe river moves slowly past the mill\n"
+                  "b\tafraid\tsomething moved in the dark hall behind me\n"
+                  "c\thappy\twe won the match and the whole town came out\n"
+                  "d\tcalm\tthe lamp glows over the quiet table\n")
+    tp = tmp_path / "num.jsonl"
+    tp.write_text(json.dumps({"id": "t", "template": "the dog is {x} days away", "values": [1, 2, 3, 4],
+                              "expected": {"afraid": 1, "calm": -1}}) + "\n")
+    return sc, tp
+
+
+def test_validate_writes_a_self_contained_report(llama_lm: Any, tiny_corpus: Path, tmp_path: Path) -> None:
+    corpus = Corpus.load(tiny_corpus)
+    bank = extract(llama_lm, corpus, layers="all", batch_size=4)
+    sc, tp = _stimuli(tmp_path)
+    v = validate(llama_lm, bank, corpus, scenarios_path=str(sc), templates_path=str(tp), draws=2)
+    m = v.metrics
+    assert [r["layer"] for r in m["heldout"]["per_layer"]] == bank.layers
+    assert m["heldout"]["n_stories"] == len(corpus.heldout_stories()) == 3
+    assert m["default_layer"]["chosen"] in bank.layers
+    assert m["implicit_scenarios"]["kinds"]["z"]["n"] == 4
+    assert m["numeric_intensity"]["kinds"]["z"]["n_trends"] == 2
+    assert m["logit_lens"]["n"] == 3 and m["logit_lens"]["vocab"] > 100
+    assert m["learning_curve"]["points"][-1]["stories_per_emotion"] == "all"
+    html_path, json_path = write_report(v, tmp_path / "report", "emoscope validate ...")
+    page = html_path.read_text()
+    assert page.startswith("<!doctype html>") and page.count("data:image/png;base64,") >= 7
+    assert "http://" not in page and "https://" not in page  # opens offline
+    assert json.loads(json_path.read_text())["model"] == bank.model
+    assert not list((tmp_path / "report").glob(".*tmp"))
+
+
+def test_validate_refuses_a_bank_that_saw_the_heldout_stories(llama_lm: Any, tiny_corpus: Path) -> None:
+    from emoscope.core.recipe import Recipe
+
+    corpus = Corpus.load(tiny_corpus)
+    bank = extract(llama_lm, corpus, layers="1", batch_size=4, recipe=Recipe(split="all"))
+    with pytest.raises(BankError, match="held-out"):
+        validate(llama_lm, bank, corpus)
+
+
+def test_cli_validate_records_the_default_layer(tiny_model_dir: Path, tiny_corpus: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from emoscope.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "bank"
+    r = runner.invoke(app, ["extract", "--model", str(tiny_model_dir), "--corpus", str(tiny_corpus), "--out",
+                            str(out), "--batch-size", "4", "--dtype", "float32"])
+    assert r.exit_code == 0, r.output
+    sc, tp = _stimuli(tmp_path)
+    r = runner.invoke(app, ["validate", "--bank", str(out), "--corpus", str(tiny_corpus), "--scenarios", str(sc),
+                            "--templates", str(tp), "--draws", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    head = json.loads(r.output.strip().splitlines()[-1])
+    assert Path(head["report"]).exists() and Path(head["metrics"]).exists()
+    b = EmotionBank.load(out)
+    assert b.default_layer == head["default_layer"] and b.default_layer_rule["chosen"] == head["default_layer"]
+    # bad input: one line, exit 2, nothing written
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("label\ttarget_emotion\tuser_text\nx\tnot-an-emotion\thello there\n")
+    before = sorted(p.name for p in (out / "validation").iterdir())
+    r = runner.invoke(app, ["validate", "--bank", str(out), "--corpus", str(tiny_corpus), "--scenarios", str(bad)])
+    assert r.exit_code == 2 and r.output.strip().startswith("error:") and len(r.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in (out / "validation").iterdir()) == before
