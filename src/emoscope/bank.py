@@ -57,6 +57,7 @@ class EmotionBank:
     split: dict[str, Any] = field(default_factory=dict)
     emoscope_version: str = ""
     default_layer_rule: dict[str, Any] = field(default_factory=dict)
+    model_type: str = ""
 
     def __post_init__(self) -> None:
         if self.vectors.ndim != 3 or self.vectors.shape[:2] != (len(self.layers), len(self.emotions)):
@@ -128,6 +129,7 @@ class EmotionBank:
             "emoscope_version": self.emoscope_version,
             **({"default_layer_rule": json.dumps(self.default_layer_rule, sort_keys=True)}
                if self.default_layer_rule else {}),
+            **({"model_type": self.model_type} if self.model_type else {}),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -167,6 +169,7 @@ class EmotionBank:
                 split=json.loads(meta.get("split", "{}")),
                 emoscope_version=meta.get("emoscope_version", "unknown"),
                 default_layer_rule=json.loads(meta.get("default_layer_rule", "{}")),
+                model_type=meta.get("model_type", ""),
             )
         except (KeyError, ValueError) as exc:
             raise BankError(f"{file} lacks bank metadata ({exc}); it was not written by emoscope") from None

@@ -17,6 +17,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
                   help="Find, validate, read and steer the 171 emotion-concept vectors inside a language model.")
 corpus_app = typer.Typer(no_args_is_help=True, help="Validate, count and generate stimulus corpora.")
 app.add_typer(corpus_app, name="corpus")
+export_app = typer.Typer(no_args_is_help=True, help="Export emotion vectors for other engines.")
+app.add_typer(export_app, name="export")
+experiment_app = typer.Typer(no_args_is_help=True, help="Experiments of the paper, on your model.")
+app.add_typer(experiment_app, name="experiment")
 
 T = TypeVar("T")
 
@@ -34,10 +38,11 @@ def _guard(fn: Callable[[], T]) -> T:
     from emoscope.model.chat import ChatError
     from emoscope.model.layers import LayerError
     from emoscope.model.loading import ModelError
+    from emoscope.steer import SteeringError
 
     try:
         return fn()
-    except (BankError, CorpusError, ModelError, LayerError, ChatError, NormsError) as exc:
+    except (BankError, CorpusError, ModelError, LayerError, ChatError, NormsError, SteeringError) as exc:
         _fail(str(exc))
         raise  # unreachable
 
@@ -280,6 +285,178 @@ def validate(
                    f"TF-IDF words top-1 {head['lexical_top1']:.3f})")
 
     _guard(run)
+
+
+@app.command()
+def steer(
+    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    steer_spec: Annotated[str, typer.Option("--steer", help="Emotions and strengths in the paper's unit (fraction "
+                                            "of the mean residual norm), e.g. 'calm=+0.1,desperate=-0.05'.")],
+    prompt: Annotated[str | None, typer.Option(help="A user message (rendered with the chat template).")] = None,
+    chat: Annotated[Path | None, typer.Option(help="JSON file: a list of {\"role\", \"content\"} messages.")
+                    ] = None,
+    layers: Annotated[str | None, typer.Option(help="Blocks to steer at: '20', '15-20', '10,14' (default: the "
+                                               "bank's default layer).")] = None,
+    positions: Annotated[str, typer.Option(help="all, prompt, generated, or a token span START:END of the "
+                                           "rendered prompt.")] = "all",
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens to generate.")] = 80,
+    sample: Annotated[bool, typer.Option(help="Sample instead of greedy decoding.")] = False,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature (with --sample).")] = 0.8,
+    seed: Annotated[int, typer.Option(help="Seed for sampling.")] = 0,
+    compare: Annotated[bool, typer.Option(help="Also generate without steering, for comparison.")] = False,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    dtype: DtypeOpt = "bfloat16",
+    allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Generate with emotion steering: add strength x mean residual norm x vector at the chosen layers.
+
+    Example: emoscope steer --bank banks/smol --steer 'calm=+0.1' --prompt 'My code fails again.' --compare
+    """
+    from emoscope.bank import EmotionBank
+    from emoscope.model.chat import encode_chat, pad_batch
+    from emoscope.model.generate import generate
+    from emoscope.model.layers import resolve_layers
+    from emoscope.steer import parse_span, parse_spec, span_mask
+    from emoscope.steer import steer as steering
+
+    def run() -> None:
+        if (prompt is None) == (chat is None):
+            _fail("give exactly one of --prompt or --chat")
+        if prompt is not None and not prompt.strip():
+            _fail("--prompt is empty; give a message to answer")
+        spec = parse_spec(steer_spec)
+        b = EmotionBank.load(bank)
+        for name in spec:
+            b.emotion_index(name)
+        msgs: Any = [{"role": "user", "content": prompt}] if prompt is not None else None
+        if chat is not None:
+            try:
+                msgs = json.loads(chat.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                _fail(f"cannot read --chat {chat}: {exc}")
+            if isinstance(msgs, dict) and "messages" in msgs:
+                msgs = msgs["messages"]
+        lm = _load_model(model or _spec_for(b.model), dtype)
+        chosen = resolve_layers(lm.n_layers, layers) if layers else [b.default_layer]
+        for layer in chosen:
+            b.layer_index(layer)
+        enc = encode_chat(lm.tokenizer, msgs)
+        pos: Any = positions
+        if positions not in ("all", "prompt", "generated"):
+            a, e = parse_span(positions)
+            _, mask = pad_batch([enc.ids], 0)
+            pos = span_mask(mask, [(a, e)])
+        kw = {"do_sample": sample, "temperature": temperature, "seed": seed}
+        result: dict[str, Any] = {"model": b.model, "steer": spec, "layers": chosen, "positions": positions,
+                                  "unit": {str(layer): float(b.stat("mean_residual_norm", layer)) for layer in chosen}}
+        if compare:
+            plain = generate(lm, [enc.ids], max_new_tokens, **kw)[0]  # type: ignore[arg-type]
+            result["unsteered"] = lm.tokenizer.decode(plain, skip_special_tokens=True)
+        with steering(lm, b, spec, layers=chosen, positions=pos, allow_mismatch=allow_model_mismatch):
+            out = generate(lm, [enc.ids], max_new_tokens, **kw)[0]  # type: ignore[arg-type]
+        result["steered"] = lm.tokenizer.decode(out, skip_special_tokens=True)
+        if as_json:
+            typer.echo(json.dumps(result))
+            return
+        if compare:
+            typer.echo(f"--- unsteered\n{result['unsteered']}\n")
+        label = ", ".join(f"{k} {v:+g}" for k, v in spec.items())
+        typer.echo(f"--- steered ({label} at layer{'s' if len(chosen) > 1 else ''} "
+                   f"{','.join(map(str, chosen))}, {positions})\n{result['steered']}")
+
+    _guard(run)
+
+
+@export_app.command("gguf")
+def export_gguf(
+    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    emotion: Annotated[str, typer.Option(help="The emotion to export (one per file: llama.cpp sums a file).")],
+    out: Annotated[Path, typer.Option(help="The .gguf file to write.")],
+    strength: Annotated[float, typer.Option(help="Strength in the paper's unit (fraction of the mean residual "
+                                            "norm); llama.cpp's scale multiplies it.")] = 0.1,
+    layers: Annotated[str | None, typer.Option(help="Blocks to write (>= 1): '20', '15-20', 'all' (default: "
+                                               "the bank's default layer).")] = None,
+) -> None:
+    """Write one emotion as a llama.cpp control vector: llama-cli ... --control-vector calm.gguf"""
+    from emoscope.bank import EmotionBank
+    from emoscope.export import export_control_vector
+
+    def run() -> None:
+        b = EmotionBank.load(bank)
+        chosen: list[int] | None = None
+        if layers is not None:
+            chosen = b.layers if layers == "all" else [b.layers[b.layer_index(x)] for x in _int_list(layers)]
+            chosen = [x for x in chosen if x >= 1] if layers == "all" else chosen
+        path = export_control_vector(b, emotion, out, strength, chosen)
+        typer.echo(f"wrote {path}: {emotion} x {strength:g} at layers {chosen or [b.default_layer]} of {b.model}; "
+                   f"use: llama-cli -m MODEL.gguf --control-vector {path}")
+
+    _guard(run)
+
+
+@experiment_app.command("steering-check")
+def steering_check_cmd(
+    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    strength: Annotated[float, typer.Option(help="Steering strength in the paper's unit.")] = 0.5,
+    layer: Annotated[int | None, typer.Option(help="Block to steer at (default: the bank's default layer).")
+                     ] = None,
+    emotions: Annotated[str | None, typer.Option(help="Comma-separated subset (default: all).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the full results (per emotion) to this JSON file.")
+                   ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    dtype: DtypeOpt = "bfloat16",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Steer toward each emotion while the model completes 'He feels' / 'I feel': does its own word rise most?"""
+    from emoscope.atomic import atomic_file
+    from emoscope.bank import EmotionBank
+    from emoscope.experiments.steering_check import steering_check
+
+    def run() -> None:
+        b = EmotionBank.load(bank)
+        chosen = [e.strip() for e in emotions.split(",") if e.strip()] if emotions else None
+        for e in chosen or []:
+            b.emotion_index(e)
+        if layer is not None:
+            b.layer_index(layer)
+        lm = _load_model(model or _spec_for(b.model), dtype)
+        res = steering_check(lm, b, strength=strength, layer=layer, emotions=chosen)
+        if out is not None:
+            with atomic_file(out) as fh:
+                json.dump(res, fh, indent=1)
+        summary = {k: {kk: vv for kk, vv in v.items() if kk != "per_emotion"} for k, v in res["prompts"].items()}
+        if as_json:
+            typer.echo(json.dumps({"model": res["model"], "layer": res["layer"], "strength": strength,
+                                   "prompts": summary}))
+            return
+        for v in summary.values():
+            typer.echo(f"{v['question']!r} -> {v['prefix']!r} (steering {strength:+g} at layer {res['layer']}, "
+                       f"{v['n']} emotions, {v['n_words']} distinct first tokens)")
+            typer.echo(f"  own word's log-prob rises for {v['n_own_rises']}/{v['n']}; rises most of all words for "
+                       f"{v['n_own_rises_most']}/{v['n']} (share {v['share_own_rises_most']:.3f}, chance "
+                       f"{v['chance_share_own_rises_most']:.3f})")
+            others = v["mean_others_change"]
+            typer.echo(f"  mean change: own {v['mean_own_change']:+.2f}, others "
+                       f"{'n/a' if others is None else format(others, '+.2f')}; "
+                       f"mean rank of own change {v['mean_own_rank']:.1f} (chance {v['chance_mean_own_rank']:.1f})")
+
+    _guard(run)
+
+
+def _int_list(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                a, b = part.split("-", 1)
+                out.extend(range(int(a), int(b) + 1))
+            elif part:
+                out.append(int(part))
+        except ValueError:
+            _fail(f"cannot read layers {text!r}; write '20', '15-20' or '10,14'")
+    return out
 
 
 def _spec_for(model_id: str) -> str:

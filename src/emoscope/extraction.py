@@ -255,7 +255,7 @@ def iter_extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None
         vectors=result.vectors, emotions=emotions, layers=chosen, default_layer=dl, model=lm.name,
         model_fingerprint=lm.fingerprint, recipe={**recipe.to_dict(), "batch_size": batch_size,
                                                   "dtype": str(lm.dtype).replace("torch.", "")},
-        corpus_sha256=corpus_sha,
+        corpus_sha256=corpus_sha, model_type=str(getattr(getattr(lm.model, "config", None), "model_type", "") or ""),
         stats={"raw_norms": result.raw_norms.astype(np.float32),
                "denoised_norms": result.denoised_norms.astype(np.float32),
                "neutral_mean": result.neutral_mean.astype(np.float32),

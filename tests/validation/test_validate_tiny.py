@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from emoscope.bank import BankError, EmotionBank
@@ -83,3 +84,40 @@ def test_cli_validate_records_the_default_layer(tiny_model_dir: Path, tiny_corpu
     r = runner.invoke(app, ["validate", "--bank", str(out), "--corpus", str(tiny_corpus), "--scenarios", str(bad)])
     assert r.exit_code == 2 and r.output.strip().startswith("error:") and len(r.output.strip().splitlines()) == 1
     assert sorted(p.name for p in (out / "validation").iterdir()) == before
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "gpt2"])
+def test_unembed_matches_the_models_own_logits(arch: str, tokenizer: Any) -> None:
+    import torch
+
+    import helpers
+    from emoscope.model.loading import wrap_model
+    from emoscope.model.unembed import unembed
+
+    lm = wrap_model(helpers.make_model(arch), tokenizer, f"tiny-{arch}")
+    ids = torch.tensor([tokenizer.encode("the river moves slowly past the mill")])
+    with torch.no_grad():
+        out = lm.model(input_ids=ids, output_hidden_states=True)
+    # The last hidden state of HF models is already normed; recover the pre-norm residual from a hook instead.
+    from emoscope.model.hooks import record
+
+    h = record(lm, ids, torch.ones_like(ids), [lm.n_layers - 1])[lm.n_layers - 1][0].to(torch.float32).numpy()
+    got = unembed(lm, h)
+    want = out.logits[0].to(torch.float32).numpy()
+    if arch == "gemma3":  # final logit soft-capping is monotone; compare orderings instead of values
+        assert (np.argsort(-got, axis=1)[:, :5] == np.argsort(-want, axis=1)[:, :5]).all()
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+
+
+def test_user_norms_are_correlated_too(llama_lm: Any, tiny_corpus: Path, tmp_path: Path) -> None:
+    corpus = Corpus.load(tiny_corpus)
+    bank = extract(llama_lm, corpus, layers="1,2", batch_size=4)
+    sc, tp = _stimuli(tmp_path)
+    norms = tmp_path / "norms.csv"
+    norms.write_text("word,valence,arousal\ncalm,6,2\nafraid,2,6\nhappy,7,5\n")
+    v = validate(llama_lm, bank, corpus, norms_path=str(norms), scenarios_path=str(sc), templates_path=str(tp),
+                 draws=1)
+    user = v.metrics["geometry"]["user"]
+    assert user["n_rated"] == 3 and str(norms) in user["source"]
+    assert [r["layer"] for r in user["per_layer"]] == [1, 2]

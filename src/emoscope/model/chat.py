@@ -133,3 +133,20 @@ def pad_batch(items: list[list[int]], pad_id: int, side: str = "right") -> tuple
         ids[r, sl] = torch.tensor(x, dtype=torch.long)
         mask[r, sl] = 1
     return ids, mask
+
+
+def encode_prefilled(tokenizer: Any, messages: list[dict[str, str]], assistant_prefix: str
+                     ) -> tuple[Encoded, list[bool]]:
+    """A conversation ending in a user message, plus the start of the Assistant's reply (``"He feels"``).
+
+    Returns the encoding and, per token, whether it belongs to the Assistant turn (generation prompt and prefix).
+
+    Example:
+        >>> enc, in_reply = encode_prefilled(tok, [{"role": "user", "content": "Hi"}], "I feel")  # doctest: +SKIP
+    """
+    before = render_chat(tokenizer, messages, add_generation_prompt=False)
+    text = render_chat(tokenizer, messages, add_generation_prompt=True)
+    text += (" " if not has_template(tokenizer) else "") + assistant_prefix
+    enc = encode_text(tokenizer, text, add_special_tokens=not has_template(tokenizer))
+    reply = [a >= len(before) or b > len(before) for a, b in enc.offsets]
+    return enc, reply

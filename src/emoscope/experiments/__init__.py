@@ -1,0 +1,1 @@
+"""Experiments that return plain data (the CLI and reports sit on top)."""

@@ -1,0 +1,49 @@
+"""Generation of a batch of prompts (left-padded, greedy by default), returning the new token ids.
+
+Example:
+    >>> out = generate(lm, [encode_chat(lm.tokenizer, msgs).ids], max_new_tokens=40)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from emoscope.model.chat import pad_batch
+from emoscope.model.loading import LoadedModel
+
+
+def generate(lm: LoadedModel, prompts: Sequence[Sequence[int]], max_new_tokens: int = 64, do_sample: bool = False,
+             temperature: float = 1.0, seed: int = 0) -> list[list[int]]:
+    """New tokens for each prompt (stopping at the tokenizer's end-of-sequence token), as id lists."""
+    pad = int(lm.tokenizer.pad_token_id)
+    ids, mask = pad_batch([list(p) for p in prompts], pad, side="left")
+    eos = lm.tokenizer.eos_token_id
+    stops = _stop_ids(lm)
+    kwargs = {"do_sample": do_sample, "max_new_tokens": max_new_tokens, "pad_token_id": pad,
+              "eos_token_id": stops or eos}
+    if do_sample:
+        kwargs["temperature"] = temperature
+        torch.manual_seed(seed)
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    with torch.no_grad():
+        out = lm.model.generate(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),  # type: ignore
+                                **kwargs)
+    new = out[:, ids.shape[1]:].tolist()
+    result = []
+    for row in new:
+        cut = next((i for i, t in enumerate(row) if t in stops or t == pad), len(row))
+        result.append(row[:cut])
+    return result
+
+
+def _stop_ids(lm: LoadedModel) -> list[int]:
+    tok = lm.tokenizer
+    ids = {int(tok.eos_token_id)} if tok.eos_token_id is not None else set()
+    for name in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>"):
+        t = tok.convert_tokens_to_ids(name)
+        if isinstance(t, int) and t != tok.unk_token_id and t >= 0:
+            ids.add(t)
+    return sorted(ids)
