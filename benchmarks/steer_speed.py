@@ -18,7 +18,7 @@ import torch
 
 from emoscope import EmotionBank, load_model
 from emoscope.model.chat import encode_chat
-from emoscope.steer import steer
+from emoscope.steering import steer
 
 PROMPTS = [
     "Write two sentences about a lighthouse keeper.",

@@ -100,3 +100,14 @@ def write_tiny_corpus(root: Path, emotions: tuple[str, ...] = ("calm", "afraid",
     (root / "neutral_dialogues.jsonl").write_text("".join(json.dumps(d) + "\n" for d in dialogues))
     (root / "split.json").write_text(json.dumps({"heldout_topics": [f"t{per - 1:03d}"]}))
     return root
+
+
+def cli_extract(model_dir: Path, corpus: Path, out: Path) -> None:
+    """Build a bank with the CLI (float32, small batches), as a user would."""
+    from typer.testing import CliRunner
+
+    from emoscope.cli import app
+
+    r = CliRunner().invoke(app, ["extract", "--model", str(model_dir), "--corpus", str(corpus), "--out", str(out),
+                                 "--batch-size", "4", "--dtype", "float32"])
+    assert r.exit_code == 0, r.output

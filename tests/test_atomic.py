@@ -28,3 +28,15 @@ def test_written_file_follows_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "y.json").stat().st_mode) == 0o644
+
+
+def test_public_names_stay_functions_after_their_modules_are_imported() -> None:
+    import importlib
+
+    import emoscope
+
+    for mod in ("emoscope.steering", "emoscope.extraction", "emoscope.read", "emoscope.validation.run",
+                "emoscope.model.generate"):
+        importlib.import_module(mod)
+    for name in ("steer", "extract", "read_text", "read_chat", "validate", "generate_text", "load_model"):
+        assert callable(getattr(emoscope, name)) and not isinstance(getattr(emoscope, name), type(emoscope)), name

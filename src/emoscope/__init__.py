@@ -13,15 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["EmotionBank", "LoadedModel", "Recipe", "__version__", "extract", "load_model", "read_chat",
-           "read_text"]
+__all__ = ["EmotionBank", "LoadedModel", "Recipe", "__version__", "extract", "generate_text", "load_model",
+           "read_chat", "read_text", "steer", "validate"]
 
 if TYPE_CHECKING:
     from emoscope.bank import EmotionBank
     from emoscope.core.recipe import Recipe
     from emoscope.extraction import extract
+    from emoscope.model.generate import generate_text
     from emoscope.model.loading import LoadedModel, load_model
     from emoscope.read import read_chat, read_text
+    from emoscope.steering import steer
+    from emoscope.validation.run import validate
 
 _LAZY = {
     "EmotionBank": "emoscope.bank",
@@ -31,6 +34,9 @@ _LAZY = {
     "load_model": "emoscope.model.loading",
     "read_chat": "emoscope.read",
     "read_text": "emoscope.read",
+    "steer": "emoscope.steering",
+    "generate_text": "emoscope.model.generate",
+    "validate": "emoscope.validation.run",
 }
 
 

@@ -38,7 +38,7 @@ def _guard(fn: Callable[[], T]) -> T:
     from emoscope.model.chat import ChatError
     from emoscope.model.layers import LayerError
     from emoscope.model.loading import ModelError
-    from emoscope.steer import SteeringError
+    from emoscope.steering import SteeringError
 
     try:
         return fn()
@@ -158,14 +158,7 @@ def read(
         b.layer_index(layer)
         if text is not None and not text.strip():
             _fail("--text is empty; give some text to read")
-        msgs = None
-        if chat is not None:
-            try:
-                msgs = json.loads(chat.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                _fail(f"cannot read --chat {chat}: {exc}")
-            if isinstance(msgs, dict) and "messages" in msgs:
-                msgs = msgs["messages"]
+        msgs = _read_chat_file(chat) if chat is not None else None
         texts: list[str] = []
         if file is not None:
             for n, obj in read_jsonl(file):
@@ -317,8 +310,8 @@ def steer(
     from emoscope.model.chat import encode_chat, pad_batch
     from emoscope.model.generate import generate
     from emoscope.model.layers import resolve_layers
-    from emoscope.steer import parse_span, parse_spec, span_mask
-    from emoscope.steer import steer as steering
+    from emoscope.steering import parse_span, parse_spec, span_mask
+    from emoscope.steering import steer as steering
 
     def run() -> None:
         if (prompt is None) == (chat is None):
@@ -329,14 +322,7 @@ def steer(
         b = EmotionBank.load(bank)
         for name in spec:
             b.emotion_index(name)
-        msgs: Any = [{"role": "user", "content": prompt}] if prompt is not None else None
-        if chat is not None:
-            try:
-                msgs = json.loads(chat.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                _fail(f"cannot read --chat {chat}: {exc}")
-            if isinstance(msgs, dict) and "messages" in msgs:
-                msgs = msgs["messages"]
+        msgs: Any = [{"role": "user", "content": prompt}] if chat is None else _read_chat_file(chat)
         lm = _load_model(model or _spec_for(b.model), dtype)
         chosen = resolve_layers(lm.n_layers, layers) if layers else [b.default_layer]
         for layer in chosen:
@@ -457,6 +443,17 @@ def _int_list(text: str) -> list[int]:
         except ValueError:
             _fail(f"cannot read layers {text!r}; write '20', '15-20' or '10,14'")
     return out
+
+
+def _read_chat_file(path: Path) -> Any:
+    """Messages from a JSON file: a list of {role, content}, or an object with a "messages" list."""
+    try:
+        msgs = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        _fail(f"cannot read --chat {path}: {exc}")
+    if isinstance(msgs, dict) and "messages" in msgs:
+        msgs = msgs["messages"]
+    return msgs
 
 
 def _spec_for(model_id: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from emoscope.bank import EmotionBank
-from emoscope.steer import SteeringError, steering_vector
+from emoscope.steering import SteeringError, steering_vector
 
 # GGUF architecture names of Hugging Face model types where they differ (advisory: llama.cpp ignores the hint).
 _ARCH_HINTS = {"mistral": "llama", "gemma3_text": "gemma3", "gpt_neox": "gptneox", "phi3": "phi3"}

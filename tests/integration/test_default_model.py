@@ -57,27 +57,64 @@ def test_generation_prompt_is_the_last_token(smol: Any) -> None:
     assert enc.roles is not None and enc.roles[-1] == "assistant" and "user" in enc.roles
 
 
-def test_small_extraction_detects_heldout_emotions(smol: Any, tmp_path: Path) -> None:
-    """A bank from 12 emotions of the shipped corpus ranks held-out stories' own emotion well above chance."""
+CHOSEN = ["afraid", "calm", "angry", "happy", "sad", "proud", "guilty", "loving", "desperate", "nervous",
+          "surprised", "inspired"]
+
+
+@pytest.fixture(scope="module")
+def small_bank(smol: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Corpus, Path]:
+    """A bank of the paper's 12 showcase emotions from the shipped corpus, at three layers."""
     full = Corpus.load()
-    chosen = ["afraid", "calm", "angry", "happy", "sad", "proud", "guilty", "loving", "desperate", "nervous",
-              "surprised", "inspired"]
-    sub = Corpus(root=full.root, stories=[s for s in full.stories if s.emotion in chosen],
+    sub = Corpus(root=full.root, stories=[s for s in full.stories if s.emotion in CHOSEN],
                  dialogues=full.dialogues[:60], topics=full.topics, heldout_topics=full.heldout_topics)
-    bank = extract(smol, sub, layers="15", recipe=Recipe(), batch_size=16, shard_dir=tmp_path)
+    shards = tmp_path_factory.mktemp("shards")
+    bank = extract(smol, sub, layers="10,15,20", recipe=Recipe(), batch_size=16, shard_dir=shards)
+    return bank, sub, shards
+
+
+def test_small_extraction_detects_heldout_emotions(smol: Any, small_bank: tuple[Any, Corpus, Path]) -> None:
+    """A bank from 12 emotions of the shipped corpus ranks held-out stories' own emotion well above chance."""
+    bank, sub, _ = small_bank
     held = sub.heldout_stories()
     assert len(held) == 24
     items = [smol.tokenizer(s.text)["input_ids"] for s in held]
     ids, mask = pad_batch(items, smol.tokenizer.pad_token_id)
     weights = ((mask.cumsum(-1) - 1 >= 50) & (mask > 0)).float()
     acts = record(smol, ids, mask, [15], token_weights=weights)[15].numpy()
-    scores = (acts - bank.stats["story_mean"][0]) @ bank.matrix(15).T
+    scores = (acts - bank.stats["story_mean"][bank.layer_index(15)]) @ bank.matrix(15).T
     truth = np.array([bank.emotions.index(s.emotion) for s in held])
     ranks = (scores > scores[np.arange(len(held)), truth][:, None]).sum(1) + 1
     assert ranks.mean() < 4.0  # chance: 6.5
     assert (ranks == 1).mean() > 3 / 12  # chance: 1/12
     r = read_chat(smol, bank, [{"role": "user", "content": held[0].text}])
     assert r.scores.shape == (len(r.tokens), 12) and r.roles is not None and r.roles[-1] == "assistant"
+
+
+def test_validation_report_on_the_real_model(smol: Any, small_bank: tuple[Any, Corpus, Path], tmp_path: Path
+                                            ) -> None:
+    """The whole report on the real model: detection above chance at every layer, the files written."""
+    from emoscope.validation.report import write_report
+    from emoscope.validation.run import validate
+
+    bank, sub, shards = small_bank
+    v = validate(smol, bank, sub, draws=2, shard_dir=shards)
+    m = v.metrics
+    assert all(r["top1"] > 2 * r["chance_top1"] for r in m["heldout"]["per_layer"])
+    assert m["default_layer"]["chosen"] in (15, 20)  # layer 10 is below a third of 30 blocks
+    assert m["implicit_scenarios"]["kinds"]["z"]["n"] == 36 and m["numeric_intensity"]["kinds"]["z"]["n_trends"] == 32
+    html_path, json_path = write_report(v, tmp_path / "report")
+    assert html_path.stat().st_size > 50_000 and json_path.exists()
+
+
+def test_steering_toward_calm_raises_calm(smol: Any, small_bank: tuple[Any, Corpus, Path]) -> None:
+    """Steering toward an emotion at a middle layer makes the model more likely to name it."""
+    from emoscope.experiments.steering_check import steering_check
+
+    bank, _, _ = small_bank
+    res = steering_check(smol, bank, strength=0.5, layer=15, emotions=["calm", "sad", "loving"])
+    rows = res["prompts"]["third"]["per_emotion"]
+    assert sum(r["own_change"] > 0 for r in rows) >= 2
+    assert np.mean([r["own_change"] for r in rows]) > res["prompts"]["third"]["mean_others_change"]
 
 
 def test_data_card_counts_are_current() -> None:

@@ -15,7 +15,7 @@ from emoscope.cli import app
 from emoscope.corpus import Corpus
 from emoscope.export import export_control_vector
 from emoscope.extraction import extract
-from emoscope.steer import SteeringError
+from emoscope.steering import SteeringError
 
 
 @pytest.fixture()
@@ -58,11 +58,11 @@ def test_gguf_refuses_block_zero_and_unknown_emotions(bank: EmotionBank, tmp_pat
 
 
 def test_cli_steer_and_export(tiny_model_dir: Path, tiny_corpus: Path, tmp_path: Path) -> None:
+    from helpers import cli_extract
+
     runner = CliRunner()
     out = tmp_path / "bank"
-    r = runner.invoke(app, ["extract", "--model", str(tiny_model_dir), "--corpus", str(tiny_corpus), "--out",
-                            str(out), "--batch-size", "4", "--dtype", "float32"])
-    assert r.exit_code == 0, r.output
+    cli_extract(tiny_model_dir, tiny_corpus, out)
     r = runner.invoke(app, ["steer", "--bank", str(out), "--steer", "calm=+4", "--prompt", "the lamp glows",
                             "--max-new-tokens", "6", "--compare", "--dtype", "float32", "--json"])
     assert r.exit_code == 0, r.output

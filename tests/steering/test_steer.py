@@ -16,7 +16,7 @@ from emoscope.extraction import extract
 from emoscope.model.chat import pad_batch
 from emoscope.model.generate import generate
 from emoscope.model.hooks import block_hooks, record
-from emoscope.steer import SteeringError, parse_span, parse_spec, span_mask, steer, steering_vector
+from emoscope.steering import SteeringError, parse_span, parse_spec, span_mask, steer, steering_vector
 
 
 @pytest.fixture()

@@ -63,12 +63,11 @@ def test_cli_validate_records_the_default_layer(tiny_model_dir: Path, tiny_corpu
     from typer.testing import CliRunner
 
     from emoscope.cli import app
+    from helpers import cli_extract
 
     runner = CliRunner()
     out = tmp_path / "bank"
-    r = runner.invoke(app, ["extract", "--model", str(tiny_model_dir), "--corpus", str(tiny_corpus), "--out",
-                            str(out), "--batch-size", "4", "--dtype", "float32"])
-    assert r.exit_code == 0, r.output
+    cli_extract(tiny_model_dir, tiny_corpus, out)
     sc, tp = _stimuli(tmp_path)
     r = runner.invoke(app, ["validate", "--bank", str(out), "--corpus", str(tiny_corpus), "--scenarios", str(sc),
                             "--templates", str(tp), "--draws", "1", "--json"])

@@ -22,7 +22,7 @@ import torch
 from emoscope.bank import EmotionBank
 from emoscope.model.chat import encode_prefilled
 from emoscope.model.loading import LoadedModel
-from emoscope.steer import steer
+from emoscope.steering import steer
 
 PROMPTS: dict[str, tuple[str, str]] = {
     "third": ("In one word, how is he feeling right now?", "He feels"),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
-from emoscope.model.chat import pad_batch
+from emoscope.model.chat import encode_chat, pad_batch
 from emoscope.model.loading import LoadedModel
 
 
@@ -47,3 +47,17 @@ def _stop_ids(lm: LoadedModel) -> list[int]:
         if isinstance(t, int) and t != tok.unk_token_id and t >= 0:
             ids.add(t)
     return sorted(ids)
+
+
+def generate_text(lm: LoadedModel, prompt: str | list[dict[str, str]], max_new_tokens: int = 64,
+                  do_sample: bool = False, temperature: float = 1.0, seed: int = 0) -> str:
+    """The model's reply to a user message (or a conversation), through its chat template; greedy by default.
+
+    Example:
+        >>> with emoscope.steer(lm, bank, "calm=+0.1"):  # doctest: +SKIP
+        ...     print(generate_text(lm, "The deploy failed twice. What now?"))
+    """
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    ids = encode_chat(lm.tokenizer, messages).ids
+    out = generate(lm, [ids], max_new_tokens, do_sample, temperature, seed)[0]
+    return str(lm.tokenizer.decode(out, skip_special_tokens=True))
