@@ -444,7 +444,8 @@ def preferences_cmd(
                      ] = None,
     strength: Annotated[float, typer.Option(help="Steering strength (paper's unit) on the activity tokens.")] = 0.5,
     batch_size: Annotated[int, typer.Option(min=1, help="Questions per forward pass.")] = 16,
-    out: Annotated[Path | None, typer.Option(help="Write the full results to this JSON file.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report directory: preferences.json and index.html (default: "
+                                             "<bank dir>/preferences).")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
     dtype: DtypeOpt = "bfloat16",
     as_json: Annotated[bool, typer.Option("--json", help="Print the full results as JSON.")] = False,
@@ -458,9 +459,9 @@ def preferences_cmd(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from emoscope.atomic import atomic_file
     from emoscope.bank import EmotionBank
     from emoscope.experiments.preferences import ActivityError, load_activities, run_preferences
+    from emoscope.experiments.preferences_report import write_preferences_report
 
     def run() -> None:
         b = EmotionBank.load(bank)
@@ -489,12 +490,12 @@ def preferences_cmd(
             res = run_preferences(lm, b, acts, layer=layer, emotions=chosen, strength=strength, pairs=pairs,
                                   batch_size=batch_size, progress=stage)
         res["seconds"] = round(time.perf_counter() - t0, 1)
-        if out is not None:
-            with atomic_file(out) as fh:
-                json.dump(res, fh, indent=1)
+        target = out or (Path(bank).parent if Path(bank).suffix == ".safetensors" else Path(bank)) / "preferences"
+        html_path, _ = write_preferences_report(res, target)
         if as_json:
             typer.echo(json.dumps(res))
             return
+        typer.echo(f"wrote {html_path}")
         typer.echo(f"{res['n_questions']} questions over {res['n_activities']} activities at layer {res['layer']} "
                    f"in {res['seconds']} s; same answer in both orders for {res['order_consistency']:.2f} of pairs")
         typer.echo("Elo by category: " + ", ".join(f"{c} {v:.0f}" for c, v in sorted(

@@ -91,3 +91,14 @@ def test_small_run_end_to_end(llama_lm: Any, tiny_corpus: Path) -> None:
     assert 0 <= res["order_consistency"] <= 1
     with pytest.raises(Exception, match="unknown emotion"):
         run_preferences(llama_lm, bank, ACTS, layer=1, emotions=["serenity"], pairs=2)
+
+
+def test_report_page_is_self_contained(llama_lm: Any, tiny_corpus: Path, tmp_path: Path) -> None:
+    from emoscope.experiments.preferences_report import write_preferences_report
+
+    bank = extract(llama_lm, Corpus.load(tiny_corpus), layers="all", batch_size=4)
+    res = run_preferences(llama_lm, bank, ACTS, layer=1, emotions=3, pairs=6, batch_size=8)
+    html_path, json_path = write_preferences_report(res, tmp_path / "prefs")
+    page = html_path.read_text()
+    assert page.count("data:image/png;base64,") == 2 and "https://" not in page and "V10" in page
+    assert json_path.exists()
