@@ -102,3 +102,27 @@ def test_report_page_is_self_contained(llama_lm: Any, tiny_corpus: Path, tmp_pat
     page = html_path.read_text()
     assert page.count("data:image/png;base64,") == 2 and "https://" not in page and "V10" in page
     assert json_path.exists()
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "qwen2"])
+def test_shared_prefix_cache_equals_full_passes(arch: str, tokenizer: Any, tiny_corpus: Path) -> None:
+    import helpers
+    from emoscope.experiments.preferences import groups_by_first, shared_prefix_margins
+    from emoscope.model.loading import wrap_model
+
+    llama_lm = wrap_model(helpers.make_model(arch), tokenizer, f"tiny-{arch}")
+    bank = extract(llama_lm, Corpus.load(tiny_corpus), layers="all", batch_size=4)
+    plist = pair_list(len(ACTS))
+    enc = [encode_question(llama_lm.tokenizer, ACTS[i].text, ACTS[j].text) for i, j in plist]
+    items = [e for e, _, _ in enc]
+    full = preference_margins(llama_lm, items, batch_size=7)
+    cached = shared_prefix_margins(llama_lm, items, groups_by_first(plist), batch_size=4)
+    np.testing.assert_allclose(cached, full, rtol=1e-4, atol=1e-4)
+    # steering a span in the prefix (activity A) and in the suffix (activity B), per row
+    steering = [{"calm": 2.0} if k % 3 else None for k in range(len(items))]
+    spans = [enc[k][1] if k % 2 else enc[k][2] for k in range(len(items))]
+    full_s = preference_margins(llama_lm, items, batch_size=5, bank=bank, steering=steering, spans=spans, layers=[1])
+    cached_s = shared_prefix_margins(llama_lm, items, groups_by_first(plist), batch_size=3, bank=bank,
+                                     steering=steering, spans=spans, layers=[1])
+    np.testing.assert_allclose(cached_s, full_s, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(full_s, full)

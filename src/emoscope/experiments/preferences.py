@@ -134,6 +134,116 @@ def preference_margins(lm: LoadedModel, items: Sequence[Encoded], side: str = "l
     return out
 
 
+def shared_prefix_margins(lm: LoadedModel, items: Sequence[Encoded], groups: Sequence[Sequence[int]],
+                          batch_size: int = 16, bank: EmotionBank | None = None,
+                          steering: Sequence[dict[str, float] | None] | None = None,
+                          spans: Sequence[tuple[int, int] | None] | None = None,
+                          layers: Sequence[int] | None = None) -> np.ndarray:
+    """Like :func:`preference_margins`, computing once the key/value cache of the prefix a group shares.
+
+    Items of one group (e.g. the questions that start with the same activity A) are split at their longest
+    common token prefix: the prefix runs once, its cache is repeated over a batch of suffixes. A span that lies
+    in the prefix is steered during the prefix pass (one group then shares one steering); a span in the suffix
+    during the suffix pass. Equal to the full forward pass within float tolerance (a test checks it).
+    """
+    id_a, id_b = answer_ids(lm.tokenizer)
+    pad = int(lm.tokenizer.pad_token_id)
+    out = np.zeros(len(items))
+    for group in groups:
+        ids_list = [items[k].ids for k in group]
+        plen = _common_prefix(ids_list)
+        plen = min(plen, min(len(x) for x in ids_list) - 1)  # every row keeps at least one suffix token
+        if spans is not None and steering is not None:  # a steered span is either all prefix or all suffix
+            for k in group:
+                sp = spans[k]
+                if steering[k] and sp is not None and sp[1] > plen:
+                    plen = min(plen, sp[0])
+        prefix = torch.tensor([ids_list[0][:plen]], device=lm.device)
+        # rows whose span lies in the prefix need their own prefix pass (steered); group those by span
+        variants: dict[Any, list[int]] = {}
+        for k in group:
+            st = steering[k] if steering is not None else None
+            sp = spans[k] if spans is not None else None
+            key = (tuple(sorted(st.items())), sp) if st and sp is not None and sp[1] <= plen else None
+            variants.setdefault(key, []).append(k)
+        for key, members in variants.items():
+            cache = _prefix_cache(lm, bank, prefix, key, layers)
+            for start in range(0, len(members), batch_size):
+                chunk = members[start : start + batch_size]
+                suffixes = [items[k].ids[plen:] for k in chunk]
+                sids, smask = pad_batch(suffixes, pad, side="right")
+                cc = _repeat_cache(cache, len(chunk))
+                mask = torch.cat([torch.ones(len(chunk), plen, dtype=smask.dtype), smask], dim=1)
+                pos = (plen + torch.arange(sids.shape[1])).unsqueeze(0).expand(len(chunk), -1)
+                kw: dict[str, Any] = {"input_ids": sids.to(lm.device), "attention_mask": mask.to(lm.device),
+                                      "position_ids": pos.to(lm.device), _cache_arg(lm): cc, "use_cache": True}
+                in_suffix = [k for k in chunk if key is None and steering is not None and steering[k]
+                             and spans is not None and spans[k] is not None]
+                with torch.no_grad():
+                    if in_suffix and bank is not None and steering is not None and spans is not None:
+                        rows = [(spans[k][0] - plen, spans[k][1] - plen) if k in in_suffix else None  # type: ignore
+                                for k in chunk]
+                        m = span_mask(smask, rows)
+                        specs = [steering[k] or {bank.emotions[0]: 0.0} for k in chunk]
+                        with steer(lm, bank, specs, layers=layers, positions=m):
+                            logits = lm.model(**kw).logits  # type: ignore[operator]
+                    else:
+                        logits = lm.model(**kw).logits  # type: ignore[operator]
+                last = smask.sum(-1) - 1
+                rows_l = logits[torch.arange(len(chunk)), last.to(logits.device)].float()
+                out[chunk] = (rows_l[:, id_a] - rows_l[:, id_b]).cpu().numpy()
+    return out
+
+
+def _common_prefix(ids_list: Sequence[Sequence[int]]) -> int:
+    first = ids_list[0]
+    n = min(len(x) for x in ids_list)
+    k = 0
+    while k < n and all(x[k] == first[k] for x in ids_list):
+        k += 1
+    return k
+
+
+def _prefix_cache(lm: LoadedModel, bank: EmotionBank | None, prefix: torch.Tensor, key: Any,
+                  layers: Sequence[int] | None) -> Any:
+    with torch.no_grad():
+        if key is None or bank is None:
+            return _cache_of(lm.model(input_ids=prefix, use_cache=True))  # type: ignore[operator]
+        spec, (a, b) = dict(key[0]), key[1]
+        m = torch.zeros(1, prefix.shape[1])
+        m[0, a:b] = 1.0
+        with steer(lm, bank, spec, layers=layers, positions=m):
+            return _cache_of(lm.model(input_ids=prefix, use_cache=True))  # type: ignore[operator]
+
+
+def _cache_arg(lm: LoadedModel) -> str:
+    """The forward keyword for a key/value cache: ``cache`` in recent transformers, ``past_key_values`` before."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(lm.model.forward).parameters else "past_key_values"
+
+
+def _cache_of(output: Any) -> Any:
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
+def _repeat_cache(cache: Any, n: int) -> Any:
+    import copy
+
+    c = copy.deepcopy(cache)
+    c.batch_repeat_interleave(n)
+    return c
+
+
+def groups_by_first(plist: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """Indices of the questions grouped by their first activity (they share the longest prefix)."""
+    by: dict[int, list[int]] = {}
+    for k, (i, _j) in enumerate(plist):
+        by.setdefault(i, []).append(k)
+    return list(by.values())
+
+
 def pair_list(n: int, limit: int | None = None, seed: int = 0) -> list[tuple[int, int]]:
     """All ordered pairs ``(i, j)``, ``i != j``; with ``limit``, that many unordered pairs in both orders."""
     pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
@@ -177,7 +287,12 @@ def run_preferences(lm: LoadedModel, bank: EmotionBank, activities: Sequence[Act
     plist = pair_list(n, pairs, seed)
     enc = [encode_question(lm.tokenizer, activities[i].text, activities[j].text) for i, j in plist]
     items = [e for e, _, _ in enc]
-    base = _margins_progress(lm, items, batch_size, note, "preferences")
+    groups = groups_by_first(plist)
+    base = np.zeros(len(items))
+    for g, group in enumerate(groups):
+        base[group] = shared_prefix_margins(lm, [items[k] for k in group], [list(range(len(group)))],
+                                            batch_size)
+        note("preferences", g + 1, len(groups))
     games = [(i, j, float(1 / (1 + np.exp(-d)))) for (i, j), d in zip(plist, base, strict=True)]
     elo = elo_ratings(n, games)
 
@@ -239,10 +354,13 @@ def run_preferences(lm: LoadedModel, bank: EmotionBank, activities: Sequence[Act
             specs.append({emotion: strength})
             spans.append(span)
         both = [t for t, k in enumerate(touched) if steered[plist[k][0]] and steered[plist[k][1]]]
-        margins = preference_margins(lm, sub_items, "left", batch_size, bank, specs, spans, [layer])
+        sub_groups = groups_by_first([plist[k] for k in touched])
+        margins = shared_prefix_margins(lm, sub_items, sub_groups, batch_size, bank, specs, spans, [layer])
         if both:
-            extra = preference_margins(lm, [sub_items[t] for t in both], "left", batch_size, bank,
-                                       [specs[t] for t in both], [enc[touched[t]][2] for t in both], [layer])
+            b_items = [sub_items[t] for t in both]
+            extra = shared_prefix_margins(lm, b_items, groups_by_first([plist[touched[t]] for t in both]),
+                                          batch_size, bank, [specs[t] for t in both],
+                                          [enc[touched[t]][2] for t in both], [layer])
             margins[both] = (margins[both] + extra) / 2  # steering A's span and B's span, averaged
         new = base.copy()
         new[touched] = margins
@@ -260,16 +378,6 @@ def run_preferences(lm: LoadedModel, bank: EmotionBank, activities: Sequence[Act
         "n_predicted_direction": int(sum(np.sign(a) == np.sign(b) and a != 0 for a, b in zip(rs, ds, strict=True))),
         "n": len(causal), "questions_per_emotion": len(touched)}
     return result
-
-
-def _margins_progress(lm: LoadedModel, items: list[Encoded], batch_size: int, note: Progress, stage: str
-                      ) -> np.ndarray:
-    out = np.zeros(len(items))
-    step = batch_size * 8
-    for start in range(0, len(items), step):
-        out[start : start + step] = preference_margins(lm, items[start : start + step], "left", batch_size)
-        note(stage, min(start + step, len(items)), len(items))
-    return out
 
 
 def _order_consistency(plist: Sequence[tuple[int, int]], margins: np.ndarray) -> float | None:
