@@ -126,3 +126,19 @@ def test_shared_prefix_cache_equals_full_passes(arch: str, tokenizer: Any, tiny_
                                      steering=steering, spans=spans, layers=[1])
     np.testing.assert_allclose(cached_s, full_s, rtol=1e-4, atol=1e-4)
     assert not np.allclose(full_s, full)
+
+
+def test_activities_in_the_papers_table_form_load_with_reference_elo(tmp_path: Path) -> None:
+    from emoscope.experiments.preferences import ActivityError
+
+    p = tmp_path / "acts.tsv"
+    p.write_text("category\tactivity\telo_post\telo_base_hard\n"
+                 "Helpful\tfix the lamp\t2000\t1900\nNeutral\tsort the table\t1400\t1500\n"
+                 "Unsafe\tbreak the door\t600\t900\nSocial\tchat with the town\t1800\t1700\n")
+    acts = load_activities(p)
+    assert [a.category for a in acts] == ["helpful", "neutral", "unsafe", "social"]
+    assert [a.reference_elo for a in acts] == [2000, 1400, 600, 1800] and acts[0].id == "a00"
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("name\tthing\nx\ty\n")
+    with pytest.raises(ActivityError, match="category and activity"):
+        load_activities(bad)
