@@ -218,8 +218,6 @@ def validate(
     import shlex
     import time
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from emoscope.bank import EmotionBank
     from emoscope.corpus import Corpus
     from emoscope.validation.report import write_report
@@ -234,15 +232,7 @@ def validate(
         c = Corpus.load(corpus)
         lm = _load_model(model or _spec_for(b.model), dtype or str(b.recipe.get("dtype", "bfloat16")))
         t0 = time.perf_counter()
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       transient=True, disable=as_json or not sys.stderr.isatty())
-        tasks: dict[str, Any] = {}
-
-        def stage(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            bar.update(tasks[name], completed=done, total=total)
-
+        bar, stage = _stage_bar(quiet=as_json)
         with bar:
             try:
                 v = run_validation(lm, b, c, str(norms) if norms else None, str(scenarios) if scenarios else None,
@@ -460,8 +450,6 @@ def preferences_cmd(
     """
     import time
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from emoscope.bank import EmotionBank
     from emoscope.experiments.preferences import ActivityError, load_activities, run_preferences
     from emoscope.experiments.preferences_report import write_preferences_report
@@ -479,15 +467,7 @@ def preferences_cmd(
         if layer is not None:
             b.layer_index(layer)
         lm = _load_model(model or _spec_for(b.model), dtype)
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                       transient=True, disable=as_json or not sys.stderr.isatty())
-        tasks: dict[str, Any] = {}
-
-        def stage(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            bar.update(tasks[name], completed=done, total=total)
-
+        bar, stage = _stage_bar(quiet=as_json)
         t0 = time.perf_counter()
         with bar:
             res = run_preferences(lm, b, acts, layer=layer, emotions=chosen, strength=strength, pairs=pairs,
@@ -531,6 +511,22 @@ def _int_list(text: str) -> list[int]:
         except ValueError:
             _fail(f"cannot read layers {text!r}; write '20', '15-20' or '10,14'")
     return out
+
+
+def _stage_bar(quiet: bool) -> tuple[Any, Callable[[str, int, int], None]]:
+    """A progress bar (on a terminal, unless ``quiet``) with one row per named stage, and its update function."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   transient=True, disable=quiet or not sys.stderr.isatty())
+    tasks: dict[str, Any] = {}
+
+    def stage(name: str, done: int, total: int) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=total)
+        bar.update(tasks[name], completed=done, total=total)
+
+    return bar, stage
 
 
 def _read_chat_file(path: Path) -> Any:

@@ -142,3 +142,25 @@ def test_activities_in_the_papers_table_form_load_with_reference_elo(tmp_path: P
     bad.write_text("name\tthing\nx\ty\n")
     with pytest.raises(ActivityError, match="category and activity"):
         load_activities(bad)
+
+
+def test_cli_preferences_writes_json_and_page(tiny_model_dir: Path, tiny_corpus: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from emoscope.cli import app
+    from helpers import cli_extract
+
+    out = tmp_path / "bank"
+    cli_extract(tiny_model_dir, tiny_corpus, out)
+    acts = tmp_path / "acts.tsv"
+    acts.write_text("id\tcategory\tactivity\n" + "".join(f"{a.id}\t{a.category}\t{a.text}\n" for a in ACTS))
+    r = CliRunner().invoke(app, ["experiment", "preferences", "--bank", str(out), "--activities", str(acts),
+                                 "--emotions", "calm,afraid", "--pairs", "6", "--layer", "1"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "preferences" / "preferences.json").read_text())
+    assert res["n_questions"] == 12 and res["causal"]["n"] == 2
+    assert (out / "preferences" / "index.html").exists()
+    r = CliRunner().invoke(app, ["experiment", "preferences", "--bank", str(out), "--emotions", "glee"])
+    assert r.exit_code == 2 and "unknown emotion" in r.output
