@@ -80,3 +80,15 @@ def test_bad_inputs_give_one_line_and_write_nothing(tiny_model_dir: Path, tiny_c
 def test_help_explains_commands() -> None:
     res = runner.invoke(app, ["extract", "--help"])
     assert res.exit_code == 0 and "Resumable" in res.output
+
+
+def test_emotions_lists_the_171_words_with_ratings_as_json() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from emoscope.cli import app
+
+    r = CliRunner().invoke(app, ["emotions", "--json"])
+    rows = json.loads(r.output)
+    assert r.exit_code == 0 and len(rows) == 171 and rows[0]["emotion"] == "afraid" and "valence" in rows[0]

@@ -353,6 +353,7 @@ def export_gguf(
                                             "norm); llama.cpp's scale multiplies it.")] = 0.1,
     layers: Annotated[str | None, typer.Option(help="Blocks to write (>= 1): '20', '15-20', 'all' (default: "
                                                "the bank's default layer).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Write one emotion as a llama.cpp control vector: llama-cli ... --control-vector calm.gguf"""
     from emoscope.bank import EmotionBank
@@ -365,6 +366,10 @@ def export_gguf(
             chosen = b.layers if layers == "all" else [b.layers[b.layer_index(x)] for x in _int_list(layers)]
             chosen = [x for x in chosen if x >= 1] if layers == "all" else chosen
         path = export_control_vector(b, emotion, out, strength, chosen)
+        if as_json:
+            typer.echo(json.dumps({"file": str(path), "emotion": emotion, "strength": strength, "model": b.model,
+                                   "layers": chosen or [b.default_layer]}))
+            return
         typer.echo(f"wrote {path}: {emotion} x {strength:g} at layers {chosen or [b.default_layer]} of {b.model}; "
                    f"use: llama-cli -m MODEL.gguf --control-vector {path}")
 
@@ -550,10 +555,19 @@ def _spec_for(model_id: str) -> str:
 
 
 @app.command()
-def emotions() -> None:
+def emotions(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the words with their judged valence and "
+                                          "arousal as JSON.")] = False,
+) -> None:
     """List the 171 emotion words."""
     from emoscope.catalogue import emotions as names
+    from emoscope.catalogue import load_norms
 
+    if as_json:
+        norms = load_norms()
+        typer.echo(json.dumps([{"emotion": e, "valence": norms[e][0], "arousal": norms[e][1]} if e in norms
+                               else {"emotion": e} for e in names()]))
+        return
     typer.echo("\n".join(names()))
 
 
@@ -632,6 +646,7 @@ def corpus_generate(
     temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 0.9,
     seed: Annotated[int, typer.Option(help="Seed for reproducible sampling.")] = 0,
     dtype: DtypeOpt = "bfloat16",
+    as_json: Annotated[bool, typer.Option("--json", help="Print progress and the summary as JSON lines.")] = False,
 ) -> None:
     """Generate stories (and neutral dialogues) with a local model or an HTTP endpoint, validated as they come.
 
@@ -668,10 +683,18 @@ def corpus_generate(
                                       max_tokens=max_tokens, temperature=temperature, seed=seed):
                 totals["accepted"] += ev.accepted
                 totals["rejected"] += ev.rejected
+                if as_json:
+                    typer.echo(json.dumps({"request": ev.key, "done": ev.done, "total": ev.total,
+                                           "accepted": ev.accepted, "rejected": ev.rejected,
+                                           "skipped": ev.skipped}))
+                    continue
                 state = "already done" if ev.skipped else f"+{ev.accepted} kept, {ev.rejected} rejected"
                 typer.echo(f"[{ev.done}/{ev.total}] {ev.key}: {state}", err=True)
         except GenerationError as exc:
             _fail(str(exc))
+        if as_json:
+            typer.echo(json.dumps({"out": str(out), **totals, "rejects": str(out / "rejects.jsonl")}))
+            return
         typer.echo(f"{out}: {totals['accepted']} items kept, {totals['rejected']} rejected this run "
                    f"(reasons in {out / 'rejects.jsonl'})")
 

@@ -112,6 +112,10 @@ def test_cli_generate_with_endpoint_and_unreachable(server: str, tmp_path: Path)
                               "--emotions", "calm", "--topics", "1", "--stories-per-topic", "3"])
     assert res.exit_code == 0, res.output
     assert "2 items kept, 1 rejected" in res.output
+    res = runner.invoke(app, ["corpus", "generate", "--out", str(tmp_path / "g"), "--endpoint", server,
+                              "--emotions", "calm", "--topics", "1", "--stories-per-topic", "3", "--json"])
+    lines = [json.loads(x) for x in res.output.strip().splitlines()]
+    assert res.exit_code == 0 and lines[0]["skipped"] and lines[-1]["accepted"] == 0  # resumed: nothing to do
     res = runner.invoke(app, ["corpus", "generate", "--out", str(tmp_path / "h"), "--endpoint",
                               "http://127.0.0.1:9", "--emotions", "calm", "--topics", "1"])
     assert res.exit_code == 2 and "cannot reach" in res.output
