@@ -107,6 +107,17 @@ class EmotionBank:
         out: NDArray[np.float32] = self.stats[name][self.layer_index(layer)]
         return out
 
+    def score(self, h: NDArray[Any], layer: int | None = None, kind: str = "z") -> NDArray[np.float64]:
+        """Scores of activations ``h`` (``[T, D]``) on every vector at ``layer``: ``z`` against the neutral
+        baseline stored in the bank, ``projection`` or ``cosine`` (see :func:`emoscope.core.scores.score`)."""
+        from emoscope.core.scores import score
+
+        idx = self.layer_index(layer)
+        mean = self.stats.get("neutral_mean")
+        std = self.stats.get("neutral_std")
+        return score(h, self.vectors[idx], kind, None if mean is None else mean[idx],
+                     None if std is None else std[idx])
+
     def check_model(self, fingerprint: str, name: str = "", allow_mismatch: bool = False) -> None:
         """Refuse to be used with a model other than the one that made it (unless ``allow_mismatch``)."""
         if fingerprint != self.model_fingerprint and not allow_mismatch:

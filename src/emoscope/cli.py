@@ -226,7 +226,7 @@ def validate(
 
     def run() -> None:
         b = EmotionBank.load(bank)
-        target = out or (Path(bank).parent if Path(bank).suffix == ".safetensors" else Path(bank)) / "validation"
+        target = out or _beside_bank(bank, "validation")
         if target.exists() and not target.is_dir():
             _fail(f"--out {target} is a file; give a directory")
         c = Corpus.load(corpus)
@@ -358,12 +358,14 @@ def export_gguf(
     """Write one emotion as a llama.cpp control vector: llama-cli ... --control-vector calm.gguf"""
     from emoscope.bank import EmotionBank
     from emoscope.export import export_control_vector
+    from emoscope.model.layers import resolve_layers
 
     def run() -> None:
         b = EmotionBank.load(bank)
         chosen: list[int] | None = None
         if layers is not None:
-            chosen = b.layers if layers == "all" else [b.layers[b.layer_index(x)] for x in _int_list(layers)]
+            chosen = b.layers if layers == "all" else [
+                b.layers[b.layer_index(x)] for x in resolve_layers(max(b.layers) + 1, layers)]
             chosen = [x for x in chosen if x >= 1] if layers == "all" else chosen
         path = export_control_vector(b, emotion, out, strength, chosen)
         if as_json:
@@ -478,7 +480,7 @@ def preferences_cmd(
             res = run_preferences(lm, b, acts, layer=layer, emotions=chosen, strength=strength, pairs=pairs,
                                   batch_size=batch_size, progress=stage)
         res["seconds"] = round(time.perf_counter() - t0, 1)
-        target = out or (Path(bank).parent if Path(bank).suffix == ".safetensors" else Path(bank)) / "preferences"
+        target = out or _beside_bank(bank, "preferences")
         html_path, _ = write_preferences_report(res, target)
         if as_json:
             typer.echo(json.dumps(res))
@@ -503,19 +505,9 @@ def preferences_cmd(
     _guard(run)
 
 
-def _int_list(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part[1:]:
-                a, b = part.split("-", 1)
-                out.extend(range(int(a), int(b) + 1))
-            elif part:
-                out.append(int(part))
-        except ValueError:
-            _fail(f"cannot read layers {text!r}; write '20', '15-20' or '10,14'")
-    return out
+def _beside_bank(bank: Path, name: str) -> Path:
+    """``<bank dir>/<name>``, whether ``bank`` is the directory or its bank.safetensors file."""
+    return (bank.parent if bank.suffix == ".safetensors" else bank) / name
 
 
 def _stage_bar(quiet: bool) -> tuple[Any, Callable[[str, int, int], None]]:

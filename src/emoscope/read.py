@@ -15,7 +15,6 @@ import torch
 from numpy.typing import NDArray
 
 from emoscope.bank import EmotionBank
-from emoscope.core.scores import score
 from emoscope.model.chat import Encoded, encode_chat, encode_text, pad_batch
 from emoscope.model.hooks import record
 from emoscope.model.loading import LoadedModel
@@ -55,11 +54,7 @@ def read_encoded(lm: LoadedModel, bank: EmotionBank, items: list[Encoded], layer
                  kind: str = "z", batch_size: int = 8, allow_mismatch: bool = False) -> list[Reading]:
     """Score already tokenized items at one layer of the bank (refusing a bank made from another model)."""
     check_bank(lm, bank, allow_mismatch)
-    idx = bank.layer_index(layer)
-    block = bank.layers[idx]
-    vecs = bank.vectors[idx]
-    mean = bank.stats.get("neutral_mean")
-    std = bank.stats.get("neutral_std")
+    block = bank.layers[bank.layer_index(layer)]
     out: list[Reading] = []
     pad = int(lm.tokenizer.pad_token_id)
     for start in range(0, len(items), batch_size):
@@ -68,9 +63,8 @@ def read_encoded(lm: LoadedModel, bank: EmotionBank, items: list[Encoded], layer
         acts = record(lm, ids, mask, [block])[block]
         for r, e in enumerate(chunk):
             h = acts[r, : len(e.ids)].to(torch.float32).cpu().numpy()
-            s = score(h, vecs, kind, None if mean is None else mean[idx], None if std is None else std[idx])
             out.append(Reading(emotions=bank.emotions, layer=block, kind=kind, tokens=e.tokens, offsets=e.offsets,
-                               scores=s, roles=e.roles))
+                               scores=bank.score(h, block, kind), roles=e.roles))
     return out
 
 

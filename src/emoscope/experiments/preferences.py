@@ -34,7 +34,6 @@ import torch
 from emoscope.bank import EmotionBank
 from emoscope.catalogue import data_path
 from emoscope.core.elo import elo_ratings
-from emoscope.core.scores import score
 from emoscope.core.stats import pearson, spearman
 from emoscope.model.chat import Encoded, encode_chat, encode_prefilled, pad_batch
 from emoscope.model.hooks import position_ids, record
@@ -303,15 +302,13 @@ def run_preferences(lm: LoadedModel, bank: EmotionBank, activities: Sequence[Act
     # probe readings on each activity's own tokens
     note("readings", 0, 1)
     readings = np.zeros((n, len(bank.emotions)))
-    idx = bank.layer_index(layer)
     for k, a in enumerate(activities):
         e = encode_chat(lm.tokenizer, [{"role": "user", "content": FEELING.format(activity=a.text)}])
         start = e.text.index(a.text)
         s0, s1 = _token_span(e, start, start + len(a.text))
         ids, mask = pad_batch([e.ids], 0)
         h = record(lm, ids, mask, [layer])[layer][0, s0:s1].to(torch.float32).numpy()
-        z = score(h, bank.vectors[idx], "z", bank.stats["neutral_mean"][idx], bank.stats["neutral_std"][idx])
-        readings[k] = z.mean(0)
+        readings[k] = bank.score(h, layer, "z").mean(0)
     note("readings", 1, 1)
     r = {e: pearson(readings[:, k], elo) for k, e in enumerate(bank.emotions)}
 

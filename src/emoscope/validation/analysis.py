@@ -21,7 +21,6 @@ from numpy.typing import NDArray
 from emoscope.bank import EmotionBank
 from emoscope.core.geometry import cluster_order, cosine_matrix, kmeans, nearest, pca
 from emoscope.core.recipe import NeutralStats, Recipe, build_vectors
-from emoscope.core.scores import score
 from emoscope.core.stats import auroc, detection_summary, pearson, ranks_of_truth, spearman
 
 F64 = NDArray[np.float64]
@@ -240,9 +239,7 @@ def scenario_matrix(acts: NDArray[Any], targets: Sequence[str], bank: EmotionBan
 
     Among the scenario emotions (the distinct targets) and among all emotions of the bank.
     """
-    idx = bank.layer_index(layer)
-    s = score(acts, bank.vectors[idx], kind, bank.stats.get("neutral_mean", np.zeros((1, 1)))[idx],
-              bank.stats.get("neutral_std", np.ones((1, 1)))[idx])
+    s = bank.score(acts, layer, kind)
     set_emotions = sorted(set(targets), key=lambda e: bank.emotions.index(e))
     cols = [bank.emotions.index(e) for e in set_emotions]
     sub = s[:, cols]
@@ -267,9 +264,7 @@ def numeric_trends(acts: NDArray[Any], template_ids: Sequence[str], values: Sequ
     ``acts[i]`` is the read-out of template ``template_ids[i]`` at value ``values[i]``; ``expected[t][e]`` is the
     expected sign of emotion ``e`` on template ``t``.
     """
-    idx = bank.layer_index(layer)
-    s = score(acts, bank.vectors[idx], kind, bank.stats.get("neutral_mean", np.zeros((1, 1)))[idx],
-              bank.stats.get("neutral_std", np.ones((1, 1)))[idx])
+    s = bank.score(acts, layer, kind)
     tids = np.asarray(template_ids)
     vals = np.asarray(values, dtype=np.float64)
     trends = []
