@@ -132,30 +132,62 @@ def read(
     bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
     text: Annotated[str | None, typer.Option(help="Plain text to read.")] = None,
     file: Annotated[Path | None, typer.Option(help="JSONL file with one {\"text\": ...} per line.")] = None,
-    chat: Annotated[Path | None, typer.Option(help="JSON file: a list of {\"role\", \"content\"} messages.")
-                    ] = None,
+    chat: Annotated[Path | None, typer.Option(help="JSON file: a list of {\"role\", \"content\"} messages "
+                                              "(OpenAI style), rendered with the model's chat template.")] = None,
     layer: Annotated[int | None, typer.Option(help="Block to read at (default: the bank's default).")] = None,
-    kind: Annotated[str, typer.Option(help="z (against the neutral baseline), projection or cosine.")] = "z",
+    kind: Annotated[str, typer.Option(help="z (against the neutral baseline: 2.0 means the same for every "
+                                      "emotion), projection or cosine.")] = "z",
+    roles: Annotated[str | None, typer.Option(help="Whose tokens count, e.g. 'assistant' or 'user,assistant' "
+                                              "(default: all). Others are shown grey.")] = None,
+    view: Annotated[str, typer.Option(help="Terminal view: 'text' (tinted text and per-turn summary) or "
+                                      "'tokens' (one row per token with its top emotions).")] = "text",
+    emotion: Annotated[str | None, typer.Option(help="Emotion to tint by (default: the strongest one).")] = None,
+    watch: Annotated[str | None, typer.Option(help="Emotions to show as columns in the token view and to plot "
+                                              "in the HTML view, e.g. 'desperate,calm'.")] = None,
+    per_turn: Annotated[str, typer.Option(help="Per-turn aggregation: mean or max over the turn's tokens.")
+                        ] = "mean",
+    html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML view here (hover a token "
+                                              "for its top 5, pick emotions, line plot).")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
     dtype: DtypeOpt = "bfloat16",
-    top: Annotated[int, typer.Option(min=1, help="Emotions shown per token in the text view.")] = 3,
+    top: Annotated[int, typer.Option(min=1, help="Emotions shown per token or turn.")] = 3,
     allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print per-token scores as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print per-token scores and per-turn summaries as JSON."
+                                          )] = False,
 ) -> None:
-    """Per-token emotion scores of a text, a JSONL file of texts, or a conversation."""
+    """Per-token emotion readings of a text, a JSONL file of texts, or a conversation.
+
+    Example: emoscope read --bank banks/smollm2-135m-instruct --chat examples/chat.json --roles assistant
+    --html reading.html
+    """
+    from emoscope.atomic import atomic_file
     from emoscope.bank import EmotionBank
+    from emoscope.core.aggregate import AGGREGATIONS
     from emoscope.core.scores import SCORE_KINDS
     from emoscope.corpus.records import read_jsonl
-    from emoscope.model.chat import encode_chat, encode_text
+    from emoscope.model.chat import ROLES, encode_chat, encode_text
     from emoscope.read import read_encoded
+    from emoscope.views.reading_html import reading_html
+    from emoscope.views.terminal import strongest, tinted_text, token_table, turn_table
 
     def run() -> None:
         if sum(x is not None for x in (text, file, chat)) != 1:
             _fail("give exactly one of --text, --file or --chat")
         if kind not in SCORE_KINDS:
             _fail(f"--kind must be one of {', '.join(SCORE_KINDS)}")
+        if view not in ("text", "tokens"):
+            _fail("--view must be text or tokens")
+        if per_turn not in AGGREGATIONS:
+            _fail(f"--per-turn must be one of {', '.join(AGGREGATIONS)}")
+        counted = _names(roles)
+        for role in counted or []:
+            if role not in ROLES:
+                _fail(f"--roles: unknown role {role!r}; use {', '.join(ROLES)}")
         b = EmotionBank.load(bank)
         b.layer_index(layer)
+        watched = _names(watch) or []
+        for name in [*watched, *([emotion] if emotion else [])]:
+            b.emotion_index(name)
         if text is not None and not text.strip():
             _fail("--text is empty; give some text to read")
         msgs = _read_chat_file(chat) if chat is not None else None
@@ -173,16 +205,39 @@ def read(
         else:
             items = [encode_text(lm.tokenizer, t) for t in ([text] if text is not None else texts)]
         readings = read_encoded(lm, b, items, layer, kind, allow_mismatch=allow_model_mismatch)
+        if html is not None:
+            page = reading_html(readings, title=f"emoscope reading: {chat or file or 'text'}", model=b.model,
+                                tint=emotion, plot=watched, roles=counted)
+            with atomic_file(html) as fh:
+                fh.write(page)
         if as_json:
+            out = []
+            for r in readings:
+                d = r.to_dict()
+                d["per_turn"] = [{"turn": t["turn"], "role": t["role"], "tokens": t["tokens"],
+                                  "top": [[e, round(v, 4)] for e, v in t["top"]]}
+                                 for t in r.per_turn(per_turn, counted, top)]
+                out.append(d)
             typer.echo(json.dumps({"emotions": b.emotions, "layer": readings[0].layer, "kind": kind,
-                                   "model": b.model, "items": [r.to_dict() for r in readings]}))
+                                   "model": b.model, "roles": counted, "per_turn_aggregation": per_turn,
+                                   "html": str(html) if html else None, "items": out}))
             return
-        for r in readings:
-            for t, tok in enumerate(r.tokens):
-                best = ", ".join(f"{e} {v:+.2f}" for e, v in r.top(t, top))
-                role = f"[{r.roles[t]}] " if r.roles else ""
-                typer.echo(f"{role}{tok!r:>18}  {best}")
-            typer.echo("")
+        console = _console()
+        for i, r in enumerate(readings):
+            if len(readings) > 1:
+                console.rule(f"text {i + 1}")
+            if view == "tokens":
+                console.print(token_table(r, top, counted, watched))
+                continue
+            name = emotion or strongest(r, counted)
+            tinted, scale = tinted_text(r, name, counted)
+            console.print(f"[bold]{name}[/bold] at layer {r.layer} ({kind}): red positive, blue negative, full "
+                          f"colour at {scale:.2f} (99th percentile of |score| on this text)"
+                          + (f"; counting {', '.join(counted)} tokens" if counted else ""))
+            console.print(tinted)
+            console.print(turn_table(r, per_turn, counted, top))
+        if html is not None:
+            console.print(f"HTML view: {html}")
 
     _guard(run)
 
@@ -535,6 +590,20 @@ def _read_chat_file(path: Path) -> Any:
     if isinstance(msgs, dict) and "messages" in msgs:
         msgs = msgs["messages"]
     return msgs
+
+
+def _console() -> Any:
+    """A rich console; wide when writing to a file or pipe, so tables are not cut at 80 columns."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+
+def _names(text: str | None) -> list[str] | None:
+    """``"a, b"`` -> ``["a", "b"]``; ``None`` stays ``None``."""
+    if text is None:
+        return None
+    return [x.strip() for x in text.split(",") if x.strip()]
 
 
 def _spec_for(model_id: str) -> str:

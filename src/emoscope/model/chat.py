@@ -70,13 +70,15 @@ def render_chat(tokenizer: Any, messages: list[dict[str, str]], add_generation_p
 
 @dataclass(frozen=True)
 class Encoded:
-    """One tokenized item: ids, token strings, character offsets into ``text`` and, for chats, roles."""
+    """One tokenized item: ids, token strings, character offsets into ``text`` and, for chats, each token's
+    role and turn (the index of its message; the generation prompt is turn ``len(messages)``)."""
 
     text: str
     ids: list[int]
     tokens: list[str]
     offsets: list[tuple[int, int]]
     roles: list[str] | None = None
+    turns: list[int] | None = None
 
 
 def encode_text(tokenizer: Any, text: str, add_special_tokens: bool = True) -> Encoded:
@@ -103,22 +105,23 @@ def encode_chat(tokenizer: Any, messages: list[dict[str, str]], add_generation_p
         add_generation_prompt = messages[-1]["role"] == "user"
     text = render_chat(tokenizer, messages, add_generation_prompt)
     # Character boundaries of each message's rendering (templates render prefixes as prefixes).
-    bounds: list[tuple[int, str]] = []
+    bounds: list[tuple[int, str, int]] = []
     for k in range(1, len(messages) + 1):
         prefix = render_chat(tokenizer, messages[:k], False)
         end = len(prefix) if text.startswith(prefix) else text.find(messages[k - 1]["content"]) + len(
             messages[k - 1]["content"])
-        bounds.append((end, messages[k - 1]["role"]))
+        bounds.append((end, messages[k - 1]["role"], k - 1))
     enc = encode_text(tokenizer, text, add_special_tokens=not has_template(tokenizer))
-    roles = []
+    roles, turns = [], []
     for a, _b in enc.offsets:
-        role = "assistant"  # past the last message: the generation prompt
-        for end, r in bounds:
+        role, turn = "assistant", len(messages)  # past the last message: the generation prompt
+        for end, r, i in bounds:
             if a < end:
-                role = r
+                role, turn = r, i
                 break
         roles.append(role)
-    return Encoded(text=enc.text, ids=enc.ids, tokens=enc.tokens, offsets=enc.offsets, roles=roles)
+        turns.append(turn)
+    return Encoded(text=enc.text, ids=enc.ids, tokens=enc.tokens, offsets=enc.offsets, roles=roles, turns=turns)
 
 
 def pad_batch(items: list[list[int]], pad_id: int, side: str = "right") -> tuple[Tensor, Tensor]:

@@ -1,0 +1,1 @@
+"""Views of readings: colour terminal output and self-contained HTML pages."""
