@@ -34,6 +34,7 @@ def _guard(fn: Callable[[], T]) -> T:
     """Run ``fn``; a known input error becomes one line on stderr and exit code 2."""
     from emoscope.bank import BankError
     from emoscope.catalogue import NormsError
+    from emoscope.core.rules import RuleError
     from emoscope.corpus.records import CorpusError
     from emoscope.model.chat import ChatError
     from emoscope.model.layers import LayerError
@@ -42,7 +43,7 @@ def _guard(fn: Callable[[], T]) -> T:
 
     try:
         return fn()
-    except (BankError, CorpusError, ModelError, LayerError, ChatError, NormsError, SteeringError) as exc:
+    except (BankError, CorpusError, ModelError, LayerError, ChatError, NormsError, SteeringError, RuleError) as exc:
         _fail(str(exc))
         raise  # unreachable
 
@@ -397,6 +398,228 @@ def steer(
                    f"{','.join(map(str, chosen))}, {positions})\n{result['steered']}")
 
     _guard(run)
+
+
+AlertOpt = Annotated[list[str] | None, typer.Option(
+    "--alert", help="Alert rule EMOTION>VALUE[@WINDOW] on the mean reading of the last WINDOW tokens, e.g. "
+    "'desperate>2.0' or 'calm<-1@16' (repeatable). Fires when it starts and stops holding.")]
+WhenOpt = Annotated[list[str] | None, typer.Option(
+    "--when", help="Conditional steering: apply the --steer given in the same position from the next token on "
+    "while this rule holds, e.g. --when 'desperate>2.0' --steer 'calm=+0.05' (repeatable).")]
+SteerListOpt = Annotated[list[str] | None, typer.Option(
+    "--steer", help="Steering EMOTION=STRENGTH[,...] in the paper's unit. Alone: applied throughout; paired "
+    "with --when: applied while the rule holds.")]
+WatchOpt = Annotated[str | None, typer.Option(help="Emotions to follow with sparklines (default: those of the "
+                                              "rules, then desperate, calm, afraid, happy).")]
+ViewOpt = Annotated[str, typer.Option(help="auto (live panel on a terminal, lines otherwise), live, lines or "
+                                      "json (one JSON object per token and event).")]
+
+
+def _monitor_setup(b: Any, alert: list[str] | None, when: list[str] | None, steer_specs: list[str] | None,
+                   watch: str | None, window: int) -> tuple[list[str], list[tuple[str, str]], str | None,
+                                                           list[str]]:
+    """Check rule options against the bank: alerts, (rule, steering) pairs, constant steering, watched names."""
+    from emoscope.monitor import make_rules
+
+    alerts = list(alert or [])
+    conds = list(when or [])
+    specs = list(steer_specs or [])
+    if conds and len(specs) != len(conds):
+        _fail(f"give one --steer per --when ({len(conds)} --when, {len(specs)} --steer)")
+    if not conds and len(specs) > 1:
+        _fail("give one --steer (or pair each with a --when)")
+    pairs = list(zip(conds, specs, strict=True)) if conds else []
+    constant = specs[0] if specs and not conds else None
+    rules, cs = make_rules(b, alerts, pairs, window)
+    names = _names(watch)
+    if names is None:
+        names = []
+        for r in [*rules, *(c.rule for c in cs)]:
+            if r.emotion not in names:
+                names.append(r.emotion)
+        for n in ("desperate", "calm", "afraid", "happy"):
+            if n in b.emotions and n not in names and len(names) < 4:
+                names.append(n)
+    for n in names:
+        b.emotion_index(n)
+    return alerts, pairs, constant, names
+
+
+@app.command()
+def generate(
+    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    prompt: Annotated[str | None, typer.Option(help="A user message (rendered with the chat template).")] = None,
+    chat: Annotated[Path | None, typer.Option(help="JSON file: a list of {\"role\", \"content\"} messages.")
+                    ] = None,
+    monitor: Annotated[bool, typer.Option("--monitor", help="Stream tokens with live readings of all emotions "
+                                          "(implied by --alert and --when).")] = False,
+    alert: AlertOpt = None,
+    when: WhenOpt = None,
+    steer_specs: SteerListOpt = None,
+    watch: WatchOpt = None,
+    window: Annotated[int, typer.Option(min=1, help="Default window of the rules, in tokens.")] = 8,
+    layer: Annotated[int | None, typer.Option(help="Block to read at (default: the bank's default).")] = None,
+    steer_layers: Annotated[str | None, typer.Option(help="Blocks to steer at (default: the bank's default).")
+                            ] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens to generate.")] = 120,
+    sample: Annotated[bool, typer.Option(help="Sample instead of greedy decoding.")] = False,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature (with --sample).")] = 0.8,
+    seed: Annotated[int, typer.Option(help="Seed for sampling.")] = 0,
+    view: ViewOpt = "auto",
+    html: Annotated[Path | None, typer.Option(help="After generating, write the HTML reading view of the whole "
+                                              "conversation with the reply here.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    dtype: DtypeOpt = "bfloat16",
+    allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --view json.")] = False,
+) -> None:
+    """Generate a reply, optionally monitored: live readings, alert rules and conditional steering.
+
+    Monitoring never changes the tokens (greedy decoding gives the same reply with and without it).
+
+    Example: emoscope generate --bank banks/smollm2-135m-instruct --prompt 'Rent is due and I have $40.'
+    --monitor --alert 'desperate>1.5' --when 'desperate>1.5' --steer 'calm=+0.05'
+    """
+    from emoscope.bank import EmotionBank
+    from emoscope.model.generate import generate as plain_generate
+    from emoscope.model.layers import resolve_layers
+    from emoscope.monitor import monitor as run_monitor
+    from emoscope.steering import steer as steering
+    from emoscope.views.live import MODES, LiveView
+
+    def run() -> None:
+        if (prompt is None) == (chat is None):
+            _fail("give exactly one of --prompt or --chat")
+        if prompt is not None and not prompt.strip():
+            _fail("--prompt is empty; give a message to answer")
+        mode = "json" if as_json else view
+        if mode not in MODES:
+            _fail(f"--view must be one of {', '.join(MODES)}")
+        b = EmotionBank.load(bank)
+        b.layer_index(layer)
+        alerts, pairs, constant, names = _monitor_setup(b, alert, when, steer_specs, watch, window)
+        msgs: Any = [{"role": "user", "content": prompt}] if chat is None else _read_chat_file(chat)
+        lm = _load_model(model or _spec_for(b.model), dtype)
+        s_layers = resolve_layers(lm.n_layers, steer_layers) if steer_layers else None
+        from emoscope.model.chat import encode_chat, validate_messages
+
+        msgs = validate_messages(msgs)
+        ids = encode_chat(lm.tokenizer, msgs).ids
+        kw: dict[str, Any] = {"do_sample": sample, "temperature": temperature, "seed": seed}
+        if monitor or alerts or pairs:
+            live = LiveView(names, mode, window=window)
+            live.start()
+            try:
+                for step in run_monitor(lm, b, ids, max_new_tokens, layer, alerts=alerts, when=pairs,
+                                        steer=constant, steer_layers=s_layers, window=window,
+                                        allow_mismatch=allow_model_mismatch, **kw):
+                    live.step(step)
+            finally:
+                summary = live.finish()
+            reply = summary["text"]
+        else:
+            if constant is not None:
+                with steering(lm, b, constant, layers=s_layers, allow_mismatch=allow_model_mismatch):
+                    out = plain_generate(lm, [ids], max_new_tokens, **kw)[0]
+            else:
+                b.check_model(lm.fingerprint, lm.name, allow_model_mismatch)
+                out = plain_generate(lm, [ids], max_new_tokens, **kw)[0]
+            reply = str(lm.tokenizer.decode(out, skip_special_tokens=True))
+            if mode == "json":
+                typer.echo(json.dumps({"type": "done", "text": reply, "tokens": len(out)}))
+            else:
+                typer.echo(reply)
+        if html is not None:
+            _write_reading_html(lm, b, [*msgs, {"role": "assistant", "content": reply}], html, layer, names,
+                                allow_model_mismatch)
+            if mode != "json":
+                typer.echo(f"HTML view: {html}")
+
+    _guard(run)
+
+
+@app.command("chat")
+def chat_cmd(
+    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    system: Annotated[str | None, typer.Option(help="A system message to start the conversation with.")] = None,
+    alert: AlertOpt = None,
+    when: WhenOpt = None,
+    steer_specs: SteerListOpt = None,
+    watch: WatchOpt = None,
+    window: Annotated[int, typer.Option(min=1, help="Default window of the rules, in tokens.")] = 8,
+    layer: Annotated[int | None, typer.Option(help="Block to read at (default: the bank's default).")] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens per reply.")] = 160,
+    view: ViewOpt = "auto",
+    transcript: Annotated[Path | None, typer.Option(help="Save the conversation (messages and events) as JSON "
+                                                    "here after each reply.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    dtype: DtypeOpt = "bfloat16",
+    allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
+) -> None:
+    """Chat with the model while its emotion readings stream live; alerts and conditional steering apply.
+
+    Type a message and press Enter; /reset starts over, /quit (or end of input) leaves.
+
+    Example: emoscope chat --bank banks/smollm2-135m-instruct --alert 'afraid>1.5' --watch afraid,calm
+    """
+    from emoscope.atomic import atomic_file
+    from emoscope.bank import EmotionBank
+    from emoscope.monitor import monitor as run_monitor
+    from emoscope.views.live import MODES, LiveView
+
+    def run() -> None:
+        if view not in MODES:
+            _fail(f"--view must be one of {', '.join(MODES)}")
+        b = EmotionBank.load(bank)
+        b.layer_index(layer)
+        alerts, pairs, constant, names = _monitor_setup(b, alert, when, steer_specs, watch, window)
+        lm = _load_model(model or _spec_for(b.model), dtype)
+        b.check_model(lm.fingerprint, lm.name, allow_model_mismatch)
+        start: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+        msgs = list(start)
+        log: list[dict[str, Any]] = []
+        live = LiveView(names, view, window=window)
+        if live.mode != "json":
+            live.console.print(f"[dim]chatting with {lm.name}; watching {', '.join(names)}; /reset, /quit[/dim]")
+        while True:
+            try:
+                line = input("you> " if live.mode != "json" else "")
+            except EOFError:
+                break
+            if not line.strip():
+                continue
+            if line.strip() == "/quit":
+                break
+            if line.strip() == "/reset":
+                msgs, log = list(start), []
+                continue
+            msgs.append({"role": "user", "content": line})
+            live.start("[bold]assistant>[/bold]")
+            try:
+                for step in run_monitor(lm, b, msgs, max_new_tokens, layer, alerts=alerts, when=pairs,
+                                        steer=constant, window=window, allow_mismatch=allow_model_mismatch):
+                    live.step(step)
+            finally:
+                summary = live.finish()
+            msgs.append({"role": "assistant", "content": summary["text"]})
+            log.append({"turn": len(msgs) - 1, "events": summary["events"]})
+            if transcript is not None:
+                with atomic_file(transcript) as fh:
+                    json.dump({"model": b.model, "bank": str(bank), "messages": msgs, "events": log}, fh, indent=1)
+
+    _guard(run)
+
+
+def _write_reading_html(lm: Any, b: Any, msgs: list[dict[str, str]], path: Path, layer: int | None,
+                        plot: list[str], allow_mismatch: bool) -> None:
+    from emoscope.atomic import atomic_file
+    from emoscope.read import read_chat
+    from emoscope.views.reading_html import reading_html
+
+    r = read_chat(lm, b, msgs, layer, allow_mismatch=allow_mismatch)
+    with atomic_file(path) as fh:
+        fh.write(reading_html([r], title="emoscope: monitored generation", model=b.model, plot=plot,
+                              roles=["assistant"]))
 
 
 @export_app.command("gguf")

@@ -20,7 +20,7 @@ def generate(lm: LoadedModel, prompts: Sequence[Sequence[int]], max_new_tokens: 
     pad = int(lm.tokenizer.pad_token_id)
     ids, mask = pad_batch([list(p) for p in prompts], pad, side="left")
     eos = lm.tokenizer.eos_token_id
-    stops = _stop_ids(lm)
+    stops = stop_ids(lm)
     kwargs = {"do_sample": do_sample, "max_new_tokens": max_new_tokens, "pad_token_id": pad,
               "eos_token_id": stops or eos}
     if do_sample:
@@ -39,7 +39,8 @@ def generate(lm: LoadedModel, prompts: Sequence[Sequence[int]], max_new_tokens: 
     return result
 
 
-def _stop_ids(lm: LoadedModel) -> list[int]:
+def stop_ids(lm: LoadedModel) -> list[int]:
+    """Token ids that end a reply: end-of-sequence and the end-of-turn markers of common chat templates."""
     tok = lm.tokenizer
     ids = {int(tok.eos_token_id)} if tok.eos_token_id is not None else set()
     for name in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>"):

@@ -1,0 +1,265 @@
+"""Live monitoring: generate token by token while reading all emotions, firing alerts and steering on conditions.
+
+Each generated token comes with the readings of the forward pass that chose it: the residual stream at the
+position just before the token, after block ``layer``, scored on every emotion vector (``z`` by default). The
+first generated token is therefore read at the start of the Assistant turn, the paper's read-out point. Reading
+adds a hook that returns nothing, so monitoring never changes the generated tokens.
+
+Rules (``desperate>2.0``, optionally ``@WINDOW``, see :mod:`emoscope.core.rules`) are checked on the mean
+of the last ``window`` readings. An *alert* rule emits an :class:`Event` when it starts and stops holding. A
+*conditional steering* rule (:class:`Condition`) adds its steering from the next token on, for as long as it
+holds; steering is added after the reading at the same block, so readings show the model's own state.
+
+Example:
+    >>> for step in monitor(lm, bank, "The deploy failed again.", alerts=["desperate>2.0"],  # doctest: +SKIP
+    ...                     when=[("desperate>1.5", "calm=+0.05")]):
+    ...     print(step.token, step.top(3), [str(e) for e in step.events])
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+
+from emoscope.bank import EmotionBank
+from emoscope.core.aggregate import top_emotions
+from emoscope.core.rules import Rule, RuleWatch, parse_rule
+from emoscope.model.chat import encode_chat
+from emoscope.model.generate import stop_ids
+from emoscope.model.hooks import HookFn, block_hooks
+from emoscope.model.loading import LoadedModel
+from emoscope.steering import SteeringError, parse_spec, steering_vector
+
+
+@dataclass(frozen=True)
+class Event:
+    """A rule starting (``start``) or stopping (``stop``) to hold at generated token ``step``.
+
+    ``action`` is ``alert`` for an alert rule and ``steer`` for a conditional steering rule.
+    """
+
+    action: str
+    change: str
+    rule: str
+    step: int
+    token: str
+    value: float
+    steer: dict[str, float] | None = None
+
+    def __str__(self) -> str:
+        what = "alert" if self.action == "alert" else f"steer {_fmt_spec(self.steer or {})}"
+        verb = "started" if self.change == "start" else "stopped"
+        return (f"{what} {verb}: {self.rule} at token {self.step} {self.token!r} (window mean "
+                f"{self.value:+.2f})")
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"type": "event", "action": self.action, "change": self.change, "rule": self.rule,
+                             "step": self.step, "token": self.token, "value": round(self.value, 4)}
+        if self.steer is not None:
+            d["steer"] = self.steer
+        return d
+
+
+@dataclass(frozen=True)
+class Step:
+    """One generated token with the readings of the pass that chose it (``scores[e]`` for ``emotions[e]``).
+
+    ``token`` is the text the token adds to the reply (empty for a token that only starts a multi-byte
+    character, which then appears with the token that completes it, and for the end-of-turn token).
+    """
+
+    index: int
+    token_id: int
+    token: str
+    scores: NDArray[np.float64]
+    emotions: list[str]
+    events: list[Event] = field(default_factory=list)
+    steering: dict[str, float] = field(default_factory=dict)
+
+    def top(self, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` strongest emotions at this token."""
+        return top_emotions(self.scores, self.emotions, k)
+
+    def value(self, emotion: str) -> float:
+        return float(self.scores[self.emotions.index(emotion)])
+
+    def to_dict(self, watch: Sequence[str] = (), k: int = 5) -> dict[str, Any]:
+        return {"type": "token", "step": self.index, "token_id": self.token_id, "token": self.token,
+                "top": [[e, round(v, 4)] for e, v in self.top(k)],
+                "watch": {w: round(self.value(w), 4) for w in watch}, "steering": self.steering}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Steer by ``spec`` from the next token on while ``rule`` holds."""
+
+    rule: Rule
+    spec: dict[str, float]
+
+
+def make_rules(bank: EmotionBank, alerts: Sequence[str | Rule] = (),
+               when: Sequence[tuple[str | Rule, str | Mapping[str, float]] | Condition] = (),
+               window: int | None = None) -> tuple[list[Rule], list[Condition]]:
+    """Parse and check alert rules and conditional steerings against the bank's emotions."""
+    rules = [r if isinstance(r, Rule) else parse_rule(r, window) for r in alerts]
+    conds = []
+    for c in when:
+        if isinstance(c, Condition):
+            conds.append(c)
+        else:
+            rule, spec = c
+            conds.append(Condition(rule if isinstance(rule, Rule) else parse_rule(rule, window), parse_spec(spec)))
+    for r in [*rules, *(c.rule for c in conds)]:
+        bank.emotion_index(r.emotion)
+    for c in conds:
+        for name in c.spec:
+            if name not in bank.emotions:
+                raise SteeringError(f"unknown emotion {name!r}; `emoscope emotions` lists the "
+                                    f"{len(bank.emotions)} names")
+    return rules, conds
+
+
+def monitor(lm: LoadedModel, bank: EmotionBank, prompt: str | Sequence[Mapping[str, str]] | Sequence[int],
+            max_new_tokens: int = 128, layer: int | None = None, kind: str = "z",
+            alerts: Sequence[str | Rule] = (),
+            when: Sequence[tuple[str | Rule, str | Mapping[str, float]] | Condition] = (),
+            steer: str | Mapping[str, float] | None = None, steer_layers: Sequence[int] | None = None,
+            window: int | None = None, on_event: Callable[[Event], None] | None = None,
+            do_sample: bool = False, temperature: float = 1.0, seed: int = 0, allow_mismatch: bool = False,
+            ) -> Iterator[Step]:
+    """Generate a reply and yield each token with its readings (see the module docstring).
+
+    ``prompt`` is a user message, OpenAI-style messages, or token ids. ``steer`` is steering applied
+    throughout (prompt included); ``when`` holds ``(rule, steering)`` pairs applied while their rule holds.
+    ``on_event`` is called with every :class:`Event` (they are also attached to the yielded steps).
+    """
+    bank.check_model(lm.fingerprint, lm.name, allow_mismatch)
+    read_layer = bank.default_layer if layer is None else layer
+    idx = bank.layer_index(read_layer)
+    rules, conds = make_rules(bank, alerts, when, window)
+    s_layers = [bank.default_layer] if steer_layers is None else list(steer_layers)
+    for sl in s_layers:
+        if not 0 <= sl < lm.n_layers:
+            raise SteeringError(f"layer {sl} does not exist; {lm.name} has blocks 0-{lm.n_layers - 1}")
+    ids = _prompt_ids(lm, prompt)
+
+    dev, dtype = lm.device, torch.float32
+    vecs = torch.tensor(bank.vectors[idx], dtype=dtype, device=dev)  # [E, D]
+    if kind == "z":
+        mean = torch.tensor(bank.stat("neutral_mean", read_layer), dtype=dtype, device=dev)
+        std = torch.tensor(bank.stat("neutral_std", read_layer), dtype=dtype, device=dev)
+    elif kind not in ("projection", "cosine"):
+        raise ValueError(f"unknown score kind {kind!r}; choose z, projection or cosine")
+
+    def vec_of(spec: Mapping[str, float]) -> dict[int, Tensor]:
+        return {sl: torch.tensor(steering_vector(bank, spec, sl), dtype=dtype, device=dev) for sl in s_layers}
+
+    constant_spec = parse_spec(steer) if steer is not None else {}
+    constant = vec_of(constant_spec) if constant_spec else {}
+    cond_vecs = [vec_of(c.spec) for c in conds]
+    active = [False] * len(conds)
+    seen: list[Tensor] = []
+
+    def hook_for(block: int) -> HookFn:
+        def fn(h: Tensor) -> Tensor | None:
+            if block == read_layer:
+                seen.append(h[0, -1].detach())
+            add = constant.get(block)
+            for on, v in zip(active, cond_vecs, strict=True):
+                if on:
+                    add = v[block] if add is None else add + v[block]
+            return None if add is None else h + add.to(h.dtype)
+        return fn
+
+    def scores_of(h: Tensor) -> NDArray[np.float64]:
+        x = h.to(dtype)
+        proj = vecs @ x
+        if kind == "z":
+            proj = (proj - mean) / std
+        elif kind == "cosine":
+            proj = proj / x.norm().clamp(min=1e-12)
+        out: NDArray[np.float64] = proj.double().cpu().numpy()
+        return out
+
+    alert_watch = [RuleWatch(r) for r in rules]
+    cond_watch = [RuleWatch(c.rule) for c in conds]
+    stops = set(stop_ids(lm))
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    new: list[int] = []
+    text = ""
+    hooks = {b: hook_for(b) for b in sorted({read_layer, *s_layers})}
+    with torch.no_grad(), block_hooks(lm.blocks, hooks):
+        params = inspect.signature(lm.model.forward).parameters
+        cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
+        first_kw = {"logits_to_keep": 1} if "logits_to_keep" in params else {}  # the prompt pass: last row only
+        out = lm.model(input_ids=torch.tensor([ids], device=dev), use_cache=True, **first_kw)
+        for step in range(max_new_tokens):
+            logits = out.logits[0, -1].float()
+            if do_sample:
+                probs = torch.softmax(logits / max(temperature, 1e-6), -1).cpu()
+                tok = int(torch.multinomial(probs, 1, generator=gen))
+            else:
+                tok = int(torch.argmax(logits))
+            scores = scores_of(seen[-1])
+            seen.clear()
+            steering_now = _total(constant_spec, conds, active)
+            if tok in stops:
+                piece = ""
+            else:
+                new.append(tok)
+                full = str(lm.tokenizer.decode(new, skip_special_tokens=True))
+                if full.endswith("\ufffd") and step + 1 < max_new_tokens:
+                    piece = ""  # an incomplete UTF-8 character: shown with the token that completes it
+                else:
+                    piece, text = full[len(text):], full
+            events: list[Event] = []
+            for w in alert_watch:
+                change = w.update(scores[bank.emotion_index(w.rule.emotion)])
+                if change:
+                    events.append(Event("alert", change, str(w.rule), step, piece, w.mean))
+            for k, (w, c) in enumerate(zip(cond_watch, conds, strict=True)):
+                change = w.update(scores[bank.emotion_index(w.rule.emotion)])
+                if change:
+                    events.append(Event("steer", change, str(w.rule), step, piece, w.mean, c.spec))
+                active[k] = w.active  # from the next forward pass on
+            if on_event is not None:
+                for ev in events:
+                    on_event(ev)
+            yield Step(step, tok, piece, scores, bank.emotions, events, steering_now)
+            if tok in stops:
+                break
+            cache = getattr(out, "cache", None) or out.past_key_values
+            out = lm.model(input_ids=torch.tensor([[tok]], device=dev), use_cache=True, **{cache_kw: cache})
+
+
+def _total(constant_spec: Mapping[str, float], conds: Sequence[Condition], active: Sequence[bool]
+           ) -> dict[str, float]:
+    """The steering in force for one forward pass, by emotion."""
+    total = dict(constant_spec)
+    for c, on in zip(conds, active, strict=True):
+        if on:
+            for k, v in c.spec.items():
+                total[k] = round(total.get(k, 0.0) + v, 10)
+    return total
+
+
+def _prompt_ids(lm: LoadedModel, prompt: str | Sequence[Mapping[str, str]] | Sequence[int]) -> list[int]:
+    if isinstance(prompt, str):
+        return encode_chat(lm.tokenizer, [{"role": "user", "content": prompt}]).ids
+    items = list(prompt)
+    if not items:
+        raise ValueError("empty prompt")
+    if all(isinstance(x, int) for x in items):
+        return [int(x) for x in items]  # type: ignore[call-overload]
+    return encode_chat(lm.tokenizer, [dict(m) for m in items]).ids  # type: ignore[arg-type, call-overload]
+
+
+def _fmt_spec(spec: Mapping[str, float]) -> str:
+    return ",".join(f"{k}={v:+g}" for k, v in spec.items())
