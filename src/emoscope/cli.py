@@ -400,6 +400,105 @@ def steer(
     _guard(run)
 
 
+@app.command()
+def scan(
+    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    file: Annotated[Path, typer.Option(help="JSONL file, one object per line with a text field (and an optional "
+                                       "\"id\"); read as a stream, any size.")],
+    out: Annotated[Path | None, typer.Option(help="Directory for scan.json and index.html (default: "
+                                             "<file name>-scan beside the file).")] = None,
+    field: Annotated[str, typer.Option(help="Name of the text field.")] = "text",
+    emotions: Annotated[str | None, typer.Option(help="Emotions to print snippets of (default: the five with "
+                                                 "the highest peaks); the files have all.")] = None,
+    k: Annotated[int, typer.Option("--top", "-k", min=1, help="Snippets kept per emotion.")] = 5,
+    context: Annotated[int, typer.Option(min=0, help="Tokens of context on each side of the peak.")] = 12,
+    max_tokens: Annotated[int, typer.Option(min=2, help="Longer texts are cut here.")] = 512,
+    layer: Annotated[int | None, typer.Option(help="Block to read at (default: the bank's default).")] = None,
+    kind: Annotated[str, typer.Option(help="z, projection or cosine.")] = "z",
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 8,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    dtype: DtypeOpt = "bfloat16",
+    allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary (stats and snippets per emotion)."
+                                          )] = False,
+) -> None:
+    """Scan a dataset: per emotion, the top-activating snippets (peak token marked) and the score distribution.
+
+    Memory stays bounded however many texts there are. Writes scan.json and a self-contained index.html.
+
+    Example: emoscope scan --bank banks/smollm2-135m-instruct --file my_texts.jsonl --emotions desperate,calm
+    """
+    from rich.text import Text
+
+    from emoscope.atomic import atomic_file
+    from emoscope.bank import EmotionBank
+    from emoscope.core.scores import SCORE_KINDS
+    from emoscope.corpus.records import read_jsonl
+    from emoscope.scan import count_lines
+    from emoscope.scan import scan as run_scan
+    from emoscope.views.scan_html import scan_html
+
+    def run() -> None:
+        if kind not in SCORE_KINDS:
+            _fail(f"--kind must be one of {', '.join(SCORE_KINDS)}")
+        if not file.is_file():
+            _fail(f"--file {file} does not exist")
+        b = EmotionBank.load(bank)
+        b.layer_index(layer)
+        chosen = _names(emotions)
+        for name in chosen or []:
+            b.emotion_index(name)
+        target = out or file.with_name(file.stem + "-scan")
+        if target.exists() and not target.is_dir():
+            _fail(f"--out {target} is a file; give a directory")
+        total = count_lines(file)
+        if total == 0:
+            _fail(f"{file} has no texts")
+
+        def texts() -> Any:
+            for n, obj in read_jsonl(file):
+                text = obj.get(field)
+                if not isinstance(text, str) or not text.strip():
+                    _fail(f"{file}:{n}: each line needs a non-empty \"{field}\" string (or choose --field)")
+                yield str(obj.get("id", n)), text
+
+        lm = _load_model(model or _spec_for(b.model), dtype)
+        bar, stage = _stage_bar(as_json)
+        with bar:
+            result = run_scan(lm, b, texts(), layer, kind, k, context, max_tokens, batch_size,
+                              allow_model_mismatch, progress=lambda n, _t: stage("texts", n, total))
+        data = result.to_dict()
+        target.mkdir(parents=True, exist_ok=True)
+        with atomic_file(target / "scan.json") as fh:
+            json.dump(data, fh)
+        with atomic_file(target / "index.html") as fh:
+            fh.write(scan_html(data, title=f"emoscope scan: {file.name}", focus=chosen[0] if chosen else None))
+        rows = data["emotions"]
+        shown = [r for r in rows if r["emotion"] in chosen] if chosen else sorted(
+            rows, key=lambda r: -(r["max"] if r["max"] is not None else -1e9))[:5]
+        if as_json:
+            typer.echo(json.dumps({"out": str(target), "texts": data["texts"], "tokens": data["tokens"],
+                                   "truncated_texts": data["truncated_texts"], "layer": data["layer"],
+                                   "kind": kind, "emotions": [{x: r[x] for x in r if x != "counts"} for r in rows]}))
+            return
+        console = _console()
+        console.print(f"scanned {data['texts']} texts ({data['tokens']} tokens) at layer {data['layer']} ({kind})"
+                      + (f"; {data['truncated_texts']} cut at {max_tokens} tokens" if data["truncated_texts"] else ""))
+        for r in shown:
+            console.print(f"\n[bold]{r['emotion']}[/bold]  mean {r['mean']:+.2f}  spread {r['std']:.2f}  "
+                          f"p99 {r['p99']:+.2f}  max {r['max']:+.2f}")
+            for sn in r["top"]:
+                line = Text(f"  {sn['score']:+6.2f}  ")
+                line.append(str(sn["id"]), style="dim")
+                line.append("  " + sn["before"].replace("\n", " "))
+                line.append(sn["peak"].replace("\n", " "), style="bold reverse")
+                line.append(sn["after"].replace("\n", " "))
+                console.print(line)
+        console.print(f"\nwrote {target / 'scan.json'} and {target / 'index.html'}")
+
+    _guard(run)
+
+
 AlertOpt = Annotated[list[str] | None, typer.Option(
     "--alert", help="Alert rule EMOTION>VALUE[@WINDOW] on the mean reading of the last WINDOW tokens, e.g. "
     "'desperate>2.0' or 'calm<-1@16' (repeatable). Fires when it starts and stops holding.")]

@@ -104,7 +104,6 @@ def test_rule_and_model_errors_are_clear(llama_lm: Any, tokenizer: Any) -> None:
     from emoscope.bank import BankError
     from emoscope.core.rules import RuleError
     from emoscope.model.loading import wrap_model
-
     from helpers import make_model
 
     bank = random_bank(llama_lm)

@@ -81,7 +81,7 @@ def test_terminal_views() -> None:
     assert sparkline([-9, 0, 9]) == "▁▅█"
 
 
-def test_html_is_self_contained_and_escapes(tmp_path: Path) -> None:
+def test_html_is_self_contained_and_escapes() -> None:
     html = reading_html([_reading()], title="a <b> title", model="m", tint="afraid", plot=["calm"])
     assert "<script src" not in html and "http" not in html.split("<script id=\"data\"")[0].lower()
     assert "a &lt;b&gt; title" in html

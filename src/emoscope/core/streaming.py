@@ -36,14 +36,18 @@ class TopK(Generic[K]):
 
     def offer(self, values: NDArray[Any], key: K) -> None:
         """Offer one value per emotion (``[E]``), all under the same key."""
-        self._seq += 1
         for e, v in enumerate(np.asarray(values, dtype=np.float64).tolist()):
-            heap = self._heaps[e]
-            item = (v, -self._seq, key)  # ties: the earlier item wins
-            if len(heap) < self.k:
-                heapq.heappush(heap, item)
-            elif v > heap[0][0]:
-                heapq.heapreplace(heap, item)
+            self.offer_one(e, v, key)
+
+    def offer_one(self, emotion: int, value: float, key: K) -> None:
+        """Offer one value for one emotion."""
+        self._seq += 1
+        heap = self._heaps[emotion]
+        item = (float(value), -self._seq, key)  # ties: the earlier item wins
+        if len(heap) < self.k:
+            heapq.heappush(heap, item)
+        elif item[0] > heap[0][0]:
+            heapq.heapreplace(heap, item)
 
     def threshold(self) -> NDArray[np.float64]:
         """Per emotion, the value a new item must beat to enter (``-inf`` while not full)."""
