@@ -31,6 +31,20 @@ def test_turns_follow_messages(tokenizer: Any) -> None:
         assert role == (CHAT[t]["role"] if t < 4 else "assistant")
 
 
+def test_a_default_system_prompt_of_the_template_is_the_system_s() -> None:
+    from helpers import CHAT_TEMPLATE, make_tokenizer
+
+    with_default = ("{% if messages[0]['role'] != 'system' %}<|system|>the clock<|end|>{% endif %}" + CHAT_TEMPLATE)
+    tok = make_tokenizer(with_default)
+    enc = encode_chat(tok, CHAT[1:])
+    assert enc.roles is not None and enc.turns is not None
+    system = "".join(t for t, r in zip(enc.tokens, enc.roles, strict=True) if r == "system")
+    assert system == "<|system|>the clock<|end|>" and set(enc.turns[: len(enc.tokens) - 1]) >= {-1, 0, 1, 2}
+    # a conversation with its own system message, and a template without a default, get none
+    assert encode_chat(tok, CHAT).turns[0] == 0  # type: ignore[index]
+    assert -1 not in (encode_chat(make_tokenizer(), CHAT[1:]).turns or [])
+
+
 def test_per_turn_is_the_mean_or_max_of_counted_tokens(llama_lm: Any) -> None:
     bank = random_bank(llama_lm)
     r = read_chat(llama_lm, bank, CHAT)

@@ -98,7 +98,9 @@ def encode_chat(tokenizer: Any, messages: list[dict[str, str]], add_generation_p
     """Tokenize a conversation; each token's role is that of the message whose rendering contains it.
 
     By default a conversation whose last message is the user's gets the generation prompt, so that its last
-    token is the start of the Assistant turn. Tokens of the generation prompt have role ``assistant``.
+    token is the start of the Assistant turn. Tokens of the generation prompt have role ``assistant``. A system
+    prompt that the template adds by itself (SmolLM2, Qwen and Llama 3 templates do) has role ``system`` and
+    turn ``-1``.
     """
     messages = validate_messages(messages)
     if add_generation_prompt is None:
@@ -106,6 +108,9 @@ def encode_chat(tokenizer: Any, messages: list[dict[str, str]], add_generation_p
     text = render_chat(tokenizer, messages, add_generation_prompt)
     # Character boundaries of each message's rendering (templates render prefixes as prefixes).
     bounds: list[tuple[int, str, int]] = []
+    implicit = _implicit_system(tokenizer, messages)
+    if implicit and text.startswith(implicit):
+        bounds.append((len(implicit), "system", -1))
     for k in range(1, len(messages) + 1):
         prefix = render_chat(tokenizer, messages[:k], False)
         end = len(prefix) if text.startswith(prefix) else text.find(messages[k - 1]["content"]) + len(
@@ -122,6 +127,31 @@ def encode_chat(tokenizer: Any, messages: list[dict[str, str]], add_generation_p
         roles.append(role)
         turns.append(turn)
     return Encoded(text=enc.text, ids=enc.ids, tokens=enc.tokens, offsets=enc.offsets, roles=roles, turns=turns)
+
+
+def _implicit_system(tokenizer: Any, messages: list[dict[str, str]]) -> str:
+    """The text a chat template puts before the first message on its own (a default system prompt), or "".
+
+    Found as what rendering the first message alone puts in front of that message's own rendering after an
+    empty system message; kept only if it names a system turn (Gemma, for one, merges a system message into the
+    first user turn instead, and has no default).
+    """
+    if not has_template(tokenizer) or messages[0]["role"] == "system":
+        return ""
+    empty = {"role": "system", "content": ""}
+    try:
+        alone = render_chat(tokenizer, messages[:1])
+        after = render_chat(tokenizer, [empty, messages[0]])
+        system_only = render_chat(tokenizer, [empty])
+    except Exception:  # templates that refuse a system role
+        return ""
+    if not after.startswith(system_only):
+        return ""
+    first = after[len(system_only):]  # the first message's own rendering
+    if not first or not alone.endswith(first):
+        return ""
+    prefix = alone[: len(alone) - len(first)]
+    return prefix if "system" in prefix.lower() and messages[0]["content"] not in prefix else ""
 
 
 def pad_batch(items: list[list[int]], pad_id: int, side: str = "right") -> tuple[Tensor, Tensor]:
