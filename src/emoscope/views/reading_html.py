@@ -122,11 +122,15 @@ function renderPlot() {
   chosen.forEach(e => series(it, e).forEach((v, t) => {
     if (counted(it, t) && isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); } }));
   if (hi - lo < 1e-9) { hi = 1; lo = -1; }
-  const x = (t) => L + (W - L - R) * (n > 1 ? t / (n - 1) : 0.5), y = (v) => T + (H - T - B) * (hi - v) / (hi - lo);
+  let a = 0, b = n - 1;  // the plot spans the counted tokens
+  while (a < n - 1 && !counted(it, a)) a++;
+  while (b > a && !counted(it, b)) b--;
+  const x = (t) => L + (W - L - R) * (b > a ? (t - a) / (b - a) : 0.5), y = (v) => T + (H - T - B) * (hi - v) / (hi - lo);
   const parts = [`<line x1="${L}" x2="${W - R}" y1="${y(0)}" y2="${y(0)}" stroke="#c9ced6"/>`,
     `<text x="4" y="${y(hi) + 4}">${hi.toFixed(1)}</text>`, `<text x="4" y="${y(lo)}">${lo.toFixed(1)}</text>`,
-    `<text x="4" y="${y(0) + 4}">0</text>`, `<text x="${W - R - 60}" y="${H - 6}">token ${n - 1}</text>`];
-  if (it.turns) it.turns.forEach((tr, t) => { if (t > 0 && tr !== it.turns[t - 1])
+    `<text x="4" y="${y(0) + 4}">0</text>`, `<text x="${L}" y="${H - 6}">token ${a}</text>`,
+    `<text x="${W - R - 60}" y="${H - 6}">token ${b}</text>`];
+  if (it.turns) it.turns.forEach((tr, t) => { if (t > a && t <= b && tr !== it.turns[t - 1])
     parts.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${T}" y2="${H - B}" stroke="#e3e6ea" stroke-dasharray="3,3"/>`); });
   const legend = [];
   chosen.forEach((e, k) => {
@@ -142,7 +146,7 @@ function renderPlot() {
   parts.push(`<line id="cursor" x1="0" x2="0" y1="${T}" y2="${H - B}" stroke="#1d2330" visibility="hidden"/>`);
   svg.innerHTML = parts.join("");
   $("plotlegend").innerHTML = legend.join("");
-  svg.dataset.x = JSON.stringify([L, W - R, n]);
+  svg.dataset.x = JSON.stringify([L, W - R, a, b]);
 }
 function showTip(ev) {
   const sp = ev.target.closest(".tok"); if (!sp) return;
@@ -155,9 +159,10 @@ function showTip(ev) {
   tip.style.left = Math.min(ev.clientX + 12, window.innerWidth - 220) + "px";
   tip.style.top = (ev.clientY + 14) + "px";
   document.querySelectorAll(".tok.hl").forEach(s => s.classList.remove("hl")); sp.classList.add("hl");
-  const [a, b, n] = JSON.parse($("plot").dataset.x || "[0,0,1]"), c = $("cursor");
-  if (c) { const cx = a + (b - a) * (n > 1 ? t / (n - 1) : 0.5); c.setAttribute("x1", cx); c.setAttribute("x2", cx);
-    c.setAttribute("visibility", "visible"); }
+  const [x0, x1, a, b] = JSON.parse($("plot").dataset.x || "[0,0,0,0]"), c = $("cursor");
+  if (c && t >= a && t <= b) { const cx = x0 + (x1 - x0) * (b > a ? (t - a) / (b - a) : 0.5);
+    c.setAttribute("x1", cx); c.setAttribute("x2", cx); c.setAttribute("visibility", "visible"); }
+  else if (c) c.setAttribute("visibility", "hidden");
 }
 function hideTip() { $("tip").style.display = "none"; }
 function init() {
