@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = ["EmotionBank", "LoadedModel", "Recipe", "__version__", "extract", "generate_text", "load_model",
-           "read_chat", "read_text", "steer", "validate"]
+           "monitor", "read_chat", "read_text", "read_texts", "scan", "steer", "validate"]
 
 if TYPE_CHECKING:
     from emoscope.bank import EmotionBank
@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from emoscope.extraction import extract
     from emoscope.model.generate import generate_text
     from emoscope.model.loading import LoadedModel, load_model
-    from emoscope.read import read_chat, read_text
+    from emoscope.monitor import monitor
+    from emoscope.read import read_chat, read_text, read_texts
+    from emoscope.scan import scan
     from emoscope.steering import steer
     from emoscope.validation.run import validate
 
@@ -34,6 +36,9 @@ _LAZY = {
     "load_model": "emoscope.model.loading",
     "read_chat": "emoscope.read",
     "read_text": "emoscope.read",
+    "read_texts": "emoscope.read",
+    "monitor": "emoscope.monitor",
+    "scan": "emoscope.scan",
     "steer": "emoscope.steering",
     "generate_text": "emoscope.model.generate",
     "validate": "emoscope.validation.run",
