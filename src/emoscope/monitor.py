@@ -195,48 +195,56 @@ def monitor(lm: LoadedModel, bank: EmotionBank, prompt: str | Sequence[Mapping[s
     new: list[int] = []
     text = ""
     hooks = {b: hook_for(b) for b in sorted({read_layer, *s_layers})}
-    with torch.no_grad(), block_hooks(lm.blocks, hooks):
-        params = inspect.signature(lm.model.forward).parameters
-        cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
-        first_kw = {"logits_to_keep": 1} if "logits_to_keep" in params else {}  # the prompt pass: last row only
-        out = lm.model(input_ids=torch.tensor([ids], device=dev), use_cache=True, **first_kw)
-        for step in range(max_new_tokens):
-            logits = out.logits[0, -1].float()
-            if do_sample:
-                probs = torch.softmax(logits / max(temperature, 1e-6), -1).cpu()
-                tok = int(torch.multinomial(probs, 1, generator=gen))
+    params = inspect.signature(lm.model.forward).parameters
+    cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
+    first_kw = {"logits_to_keep": 1} if "logits_to_keep" in params else {}  # the prompt pass: last row only
+    alert_idx = [bank.emotion_index(r.emotion) for r in rules]
+    cond_idx = [bank.emotion_index(c.rule.emotion) for c in conds]
+
+    def forward(**kw: Any) -> Any:
+        # Hooks and no-grad only around each forward pass, never across a yield: the caller's code between
+        # steps (another reading, another model call) sees neither this call's hooks nor its grad mode.
+        with torch.no_grad(), block_hooks(lm.blocks, hooks):
+            return lm.model(use_cache=True, **kw)
+
+    out = forward(input_ids=torch.tensor([ids], device=dev), **first_kw)
+    for step in range(max_new_tokens):
+        logits = out.logits[0, -1].float()
+        if do_sample:
+            probs = torch.softmax(logits / max(temperature, 1e-6), -1).cpu()
+            tok = int(torch.multinomial(probs, 1, generator=gen))
+        else:
+            tok = int(torch.argmax(logits))
+        scores = scores_of(seen[-1])
+        seen.clear()
+        steering_now = _total(constant_spec, conds, active)
+        if tok in stops:
+            piece = ""
+        else:
+            new.append(tok)
+            full = str(lm.tokenizer.decode(new, skip_special_tokens=True))
+            if full.endswith("\ufffd") and step + 1 < max_new_tokens:
+                piece = ""  # an incomplete UTF-8 character: shown with the token that completes it
             else:
-                tok = int(torch.argmax(logits))
-            scores = scores_of(seen[-1])
-            seen.clear()
-            steering_now = _total(constant_spec, conds, active)
-            if tok in stops:
-                piece = ""
-            else:
-                new.append(tok)
-                full = str(lm.tokenizer.decode(new, skip_special_tokens=True))
-                if full.endswith("\ufffd") and step + 1 < max_new_tokens:
-                    piece = ""  # an incomplete UTF-8 character: shown with the token that completes it
-                else:
-                    piece, text = full[len(text):], full
-            events: list[Event] = []
-            for w in alert_watch:
-                change = w.update(scores[bank.emotion_index(w.rule.emotion)])
-                if change:
-                    events.append(Event("alert", change, str(w.rule), step, piece, w.mean))
-            for k, (w, c) in enumerate(zip(cond_watch, conds, strict=True)):
-                change = w.update(scores[bank.emotion_index(w.rule.emotion)])
-                if change:
-                    events.append(Event("steer", change, str(w.rule), step, piece, w.mean, c.spec))
-                active[k] = w.active  # from the next forward pass on
-            if on_event is not None:
-                for ev in events:
-                    on_event(ev)
-            yield Step(step, tok, piece, scores, bank.emotions, events, steering_now)
-            if tok in stops:
-                break
-            cache = getattr(out, "cache", None) or out.past_key_values
-            out = lm.model(input_ids=torch.tensor([[tok]], device=dev), use_cache=True, **{cache_kw: cache})
+                piece, text = full[len(text):], full
+        events: list[Event] = []
+        for w, e in zip(alert_watch, alert_idx, strict=True):
+            change = w.update(scores[e])
+            if change:
+                events.append(Event("alert", change, str(w.rule), step, piece, w.mean))
+        for k, (w, c, e) in enumerate(zip(cond_watch, conds, cond_idx, strict=True)):
+            change = w.update(scores[e])
+            if change:
+                events.append(Event("steer", change, str(w.rule), step, piece, w.mean, c.spec))
+            active[k] = w.active  # from the next forward pass on
+        if on_event is not None:
+            for ev in events:
+                on_event(ev)
+        yield Step(step, tok, piece, scores, bank.emotions, events, steering_now)
+        if tok in stops:
+            break
+        cache = getattr(out, "cache", None) or out.past_key_values
+        out = forward(input_ids=torch.tensor([[tok]], device=dev), **{cache_kw: cache})
 
 
 def _total(constant_spec: Mapping[str, float], conds: Sequence[Condition], active: Sequence[bool]

@@ -124,3 +124,18 @@ def test_monitor_on_an_extracted_bank_with_sampling(llama_lm: Any, tiny_corpus: 
     a = [s.token_id for s in monitor(llama_lm, bank, "the lamp", 8, do_sample=True, temperature=1.0, seed=3)]
     b = [s.token_id for s in monitor(llama_lm, bank, "the lamp", 8, do_sample=True, temperature=1.0, seed=3)]
     assert a == b and len(a) >= 1
+
+
+def test_code_between_steps_sees_neither_hooks_nor_no_grad(llama_lm: Any) -> None:
+    from emoscope.read import read_text
+
+    bank = random_bank(llama_lm)
+    alone = read_text(llama_lm, bank, "the quiet harbour").scores
+    plain = [s.token_id for s in monitor(llama_lm, bank, MSGS, 6, steer="happy=+6")]
+    got = []
+    for s in monitor(llama_lm, bank, MSGS, 6, steer="happy=+6"):
+        assert torch.is_grad_enabled()
+        np.testing.assert_allclose(read_text(llama_lm, bank, "the quiet harbour").scores, alone, atol=1e-5)
+        got.append(s.token_id)
+    assert got == plain
+    assert all(not m._forward_hooks for m in llama_lm.blocks)
