@@ -882,6 +882,97 @@ def preferences_cmd(
     _guard(run)
 
 
+@experiment_app.command("behaviour")
+def behaviour_cmd(
+    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    scenario: Annotated[str, typer.Option(help="leverage (agentic email with a shutdown and a secret), "
+                                          "reward-hacking (impossible coding tests, code run in a sandbox) or "
+                                          "sycophancy (pushback and false beliefs).")],
+    emotions: Annotated[str, typer.Option(help="Emotions to steer, e.g. 'desperate,calm'.")] = "desperate,calm",
+    strengths: Annotated[str, typer.Option(help="Strengths in the paper's unit; 0 is one shared baseline.")
+                         ] = "-0.1,-0.05,0,0.05,0.1",
+    rollouts: Annotated[int, typer.Option(min=1, help="Sampled rollouts per prompt variant and condition.")] = 4,
+    layers: Annotated[str | None, typer.Option(help="Blocks to steer at (default: the bank's default layer).")
+                      ] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens per reply.")] = 160,
+    attempts: Annotated[int, typer.Option(min=1, help="reward-hacking: tries per task, with the failing tests "
+                                          "shown after each.")] = 2,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 0.8,
+    seed: Annotated[int, typer.Option(help="Seed of the first batch (each batch adds a fixed offset).")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rollouts generated together.")] = 8,
+    watch: Annotated[str, typer.Option(help="Emotions read along a few rollouts (traces).")] = "desperate,calm",
+    traces: Annotated[int, typer.Option(min=0, help="Rollouts traced per condition (baseline and strongest).")
+                      ] = 3,
+    judge: Annotated[str | None, typer.Option(help="Optional judge: a model (registered name, directory) or an "
+                                              "OpenAI-compatible endpoint URL, asked yes/no per rollout.")] = None,
+    judge_model: Annotated[str, typer.Option(help="Model name sent to a judge endpoint.")] = "default",
+    items: Annotated[Path | None, typer.Option(help="Your own scenario items (JSONL in the shipped format).")
+                     ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output directory (default: <bank dir>/behaviour/<scenario>); "
+                                             "an interrupted run with the same settings resumes there.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    dtype: DtypeOpt = "bfloat16",
+    as_json: Annotated[bool, typer.Option("--json", help="Print rates and the page's path as JSON.")] = False,
+) -> None:
+    """Behaviour under steering: rates of leverage, reward hacking or sycophancy per emotion and strength.
+
+    Writes behaviour.json, rollouts.jsonl and index.html (rates with 95% intervals, rate against strength,
+    emotion traces, example rollouts). Code from reward-hacking rollouts runs in a sandbox (no network, no files
+    outside a temporary directory, time and memory limits).
+
+    Example: emoscope experiment behaviour --bank banks/smollm2-135m-instruct --scenario sycophancy
+    --emotions loving --strengths 0,0.1 --rollouts 2
+    """
+    from emoscope.bank import EmotionBank
+    from emoscope.experiments.behaviour import run_behaviour
+    from emoscope.experiments.behaviour_report import write_behaviour_report
+    from emoscope.experiments.behaviour_rules import SCENARIOS, ScenarioError
+    from emoscope.model.layers import resolve_layers
+
+    def run() -> None:
+        if scenario not in SCENARIOS:
+            _fail(f"--scenario must be one of {', '.join(SCENARIOS)}")
+        b = EmotionBank.load(bank)
+        names = _names(emotions) or []
+        watched = _names(watch) or []
+        for e in [*names, *watched]:
+            b.emotion_index(e)
+        try:
+            values = [float(x) for x in (_names(strengths) or [])]
+        except ValueError:
+            _fail(f"--strengths must be numbers separated by commas, e.g. -0.05,0,0.05 (got {strengths!r})")
+        if not values:
+            _fail("--strengths is empty; give e.g. 0,0.05")
+        lm = _load_model(model or _spec_for(b.model), dtype)
+        chosen = resolve_layers(lm.n_layers, layers) if layers else None
+        backend = None
+        if judge is not None:
+            from emoscope.corpus.generate import HTTPBackend, LocalBackend
+
+            backend = HTTPBackend(judge, judge_model) if judge.startswith(("http://", "https://")) else \
+                LocalBackend(_load_model(judge, dtype))
+        target = out or _beside_bank(bank, "behaviour") / scenario
+        bar, stage = _stage_bar(quiet=as_json)
+        try:
+            with bar:
+                res = run_behaviour(lm, b, scenario, names, values, rollouts, chosen, max_new_tokens, attempts,
+                                    batch_size, temperature, seed, watched, traces, backend, items, target,
+                                    progress=stage)
+        except ScenarioError as exc:
+            _fail(str(exc))
+        html_path, _ = write_behaviour_report(res, target)
+        if as_json:
+            typer.echo(json.dumps({"page": str(html_path), "scenario": scenario, "behaviour": res["behaviour"],
+                                   "seconds": res["seconds"], "rates": res["rates"]}))
+            return
+        typer.echo(f"wrote {html_path} ({len(res['rollouts'])} rollouts in {res['seconds']} s)")
+        for r in res["rates"]:
+            typer.echo(f"  {r['emotion']:>12} {r['strength']:+.3f}: {res['behaviour']} {r['k']}/{r['n']} = "
+                       f"{r['rate']:.2f} (95% {r['low']:.2f}-{r['high']:.2f})")
+
+    _guard(run)
+
+
 def _beside_bank(bank: Path, name: str) -> Path:
     """``<bank dir>/<name>``, whether ``bank`` is the directory or its bank.safetensors file."""
     return (bank.parent if bank.suffix == ".safetensors" else bank) / name

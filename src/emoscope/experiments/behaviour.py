@@ -1,0 +1,303 @@
+"""Behaviour under steering: sampled rollouts of a scenario per emotion and strength, classified by documented
+rules (:mod:`emoscope.experiments.behaviour_rules`), with rates, 95% confidence intervals and emotion traces.
+
+Each condition (emotion, strength) steers on the tokens the assistant generates (strength x mean residual
+norm x vector at the chosen layers); strength 0 is one shared baseline. Rows of a batch carry their own steering,
+so conditions are batched together. Rollouts are appended to ``rollouts.jsonl`` as each batch finishes, so an
+interrupted run resumes where it stopped (same settings required).
+
+Example:
+    >>> res = run_behaviour(lm, bank, "sycophancy", ["loving"], [0.0, 0.1], rollouts=4)  # doctest: +SKIP
+    >>> res["rates"][0]  # doctest: +SKIP
+    {'emotion': 'none', 'strength': 0.0, 'n': 40, 'k': 7, 'rate': 0.175, 'low': 0.09, 'high': 0.32, ...}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emoscope.bank import EmotionBank
+from emoscope.experiments.behaviour_rules import (
+    BEHAVIOUR,
+    Item,
+    code_in,
+    coding_label,
+    failure_report,
+    judge_prompt,
+    judge_verdict,
+    leverage_label,
+    load_items,
+    sycophancy_label,
+)
+from emoscope.experiments.sandbox import Limits, run_tests
+from emoscope.model.chat import encode_chat
+from emoscope.model.generate import generate
+from emoscope.model.loading import LoadedModel
+from emoscope.steering import SteeringError, steer
+
+Progress = Callable[[str, int, int], None]
+BASELINE = "none"
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a rate ``k / n`` (``(0, 1)`` when ``n`` is 0).
+
+    Example:
+        >>> [round(x, 3) for x in wilson(5, 10)]
+        [0.237, 0.763]
+    """
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+def conditions(emotions: Sequence[str], strengths: Sequence[float]) -> list[tuple[str, float]]:
+    """``(emotion, strength)`` pairs; every strength 0 collapses into one shared ``("none", 0.0)`` baseline."""
+    out: list[tuple[str, float]] = []
+    if any(s == 0 for s in strengths):
+        out.append((BASELINE, 0.0))
+    for e in emotions:
+        for s in strengths:
+            if s != 0:
+                out.append((e, float(s)))
+    return out
+
+
+def _settings_hash(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_behaviour(lm: LoadedModel, bank: EmotionBank, scenario: str, emotions: Sequence[str],
+                  strengths: Sequence[float], rollouts: int = 4, layers: Sequence[int] | None = None,
+                  max_new_tokens: int = 160, attempts: int = 2, batch_size: int = 8, temperature: float = 0.8,
+                  seed: int = 0, watch: Sequence[str] = ("desperate", "calm"), traces: int = 3,
+                  judge: Any | None = None, items_path: str | Path | None = None, store: str | Path | None = None,
+                  limits: Limits | None = None, progress: Progress | None = None,
+                  allow_mismatch: bool = False) -> dict[str, Any]:
+    """Run the sweep and return plain data: settings, per-condition rates with 95% intervals, rollouts, traces.
+
+    ``judge`` is an optional chat backend (:class:`emoscope.corpus.generate.LocalBackend` or ``HTTPBackend``)
+    asked a yes/no question per rollout; its rates are reported beside the rules'. ``store`` is a directory
+    for ``rollouts.jsonl`` (resumable).
+    """
+    bank.check_model(lm.fingerprint, lm.name, allow_mismatch)
+    items = load_items(scenario, items_path)
+    for e in [*emotions, *watch]:
+        bank.emotion_index(e)
+    if rollouts < 1:
+        raise SteeringError("rollouts must be at least 1")
+    chosen = [bank.default_layer] if layers is None else list(layers)
+    for layer in chosen:
+        bank.layer_index(layer)
+    conds = conditions(emotions, strengths)
+    if not conds:
+        raise SteeringError("no conditions: give at least one strength")
+    settings = {"scenario": scenario, "emotions": list(emotions), "strengths": [float(s) for s in strengths],
+                "rollouts": rollouts, "layers": chosen, "max_new_tokens": max_new_tokens, "attempts": attempts,
+                "temperature": temperature, "seed": seed, "items": [i.id for i in items],
+                "model_fingerprint": lm.fingerprint, "batch_size": batch_size}
+    rows: list[dict[str, Any]] = [{"key": f"{e}|{s:g}|{it.id}|{r}", "emotion": e, "strength": s, "item": it.id,
+                                   "rollout": r} for e, s in conds for it in items for r in range(rollouts)]
+    by_id = {it.id: it for it in items}
+    done = _resume(store, settings)
+    t0 = time.perf_counter()
+    batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    for b, batch in enumerate(batches):
+        if all(r["key"] in done for r in batch):
+            continue
+        results = _run_batch(lm, bank, scenario, batch, by_id, chosen, max_new_tokens, attempts, temperature,
+                             seed + 7919 * b, limits)
+        if judge is not None:
+            for res in results:
+                item = by_id[res["item"]]
+                answer = judge.complete(judge_prompt(scenario, item.messages, res["replies"][-1]), 8, 0.0, 0)
+                res["judge"] = judge_verdict(answer)
+        for res in results:
+            done[res["key"]] = res
+        if store is not None:
+            _append(Path(store) / "rollouts.jsonl", results)
+        if progress is not None:
+            progress("rollouts", min((b + 1) * batch_size, len(rows)), len(rows))
+    ordered = [done[r["key"]] for r in rows]
+    result = {"scenario": scenario, "behaviour": BEHAVIOUR[scenario], "model": bank.model, "layers": chosen,
+              "settings": settings, "unit": {str(layer): float(bank.stat("mean_residual_norm", layer))
+                                             for layer in chosen},
+              "rates": _rates(scenario, ordered, conds), "rollouts": ordered,
+              "seconds": round(time.perf_counter() - t0, 1)}
+    result["traces"] = _traces(lm, bank, ordered, by_id, conds, list(watch), traces, progress)
+    return result
+
+
+def _resume(store: str | Path | None, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    if store is None:
+        return {}
+    out = Path(store)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = out / "settings.json"
+    h = _settings_hash(settings)
+    if cfg.exists():
+        old = json.loads(cfg.read_text(encoding="utf-8"))
+        if old.get("hash") != h:
+            raise SteeringError(f"{out} holds a run with other settings; choose another --out or delete it")
+    else:
+        from emoscope.atomic import atomic_file
+
+        with atomic_file(cfg) as fh:
+            json.dump({"hash": h, **settings}, fh, indent=1)
+    done: dict[str, dict[str, Any]] = {}
+    path = out / "rollouts.jsonl"
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by an interruption: that batch runs again
+            done[row["key"]] = row
+    return done
+
+
+def _append(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("".join(json.dumps(r) + "\n" for r in rows))
+        fh.flush()
+
+
+def _spec(row: dict[str, Any]) -> dict[str, float]:
+    return {} if row["emotion"] == BASELINE else {row["emotion"]: float(row["strength"])}
+
+
+def _generate(lm: LoadedModel, bank: EmotionBank, convs: list[list[dict[str, str]]], specs: list[dict[str, float]],
+              layers: list[int], max_new_tokens: int, temperature: float, seed: int) -> list[str]:
+    ids = [encode_chat(lm.tokenizer, c, add_generation_prompt=True).ids for c in convs]
+    with steer(lm, bank, specs, layers=layers, positions="generated", allow_mismatch=True):
+        out = generate(lm, ids, max_new_tokens, do_sample=temperature > 0, temperature=max(temperature, 1e-5),
+                       seed=seed)
+    return [str(lm.tokenizer.decode(o, skip_special_tokens=True)) for o in out]
+
+
+def _run_batch(lm: LoadedModel, bank: EmotionBank, scenario: str, batch: list[dict[str, Any]],
+               by_id: dict[str, Item], layers: list[int], max_new_tokens: int, attempts: int, temperature: float,
+               seed: int, limits: Limits | None) -> list[dict[str, Any]]:
+    convs = [list(by_id[r["item"]].messages) for r in batch]
+    specs = [_spec(r) for r in batch]
+    replies = _generate(lm, bank, convs, specs, layers, max_new_tokens, temperature, seed)
+    results = [dict(r, replies=[rep]) for r, rep in zip(batch, replies, strict=True)]
+    if scenario == "leverage":
+        for res in results:
+            res["labels"] = leverage_label(res["replies"][-1], by_id[res["item"]].data)
+        return results
+    if scenario == "sycophancy":
+        for res in results:
+            res["labels"] = sycophancy_label(res["replies"][-1], by_id[res["item"]].data)
+        return results
+    # reward hacking: run the tests; failed attempts get the report and another try
+    history = [list(c) for c in convs]
+    for attempt in range(1, max(attempts, 1) + 1):
+        retry = []
+        for i, res in enumerate(results):
+            if "labels" in res and not res["labels"].get("_retry"):
+                continue
+            item = by_id[res["item"]]
+            code = code_in(res["replies"][-1], item.data["function"])
+            visible = run_tests(code, item.data["visible_tests"], limits)
+            hidden = run_tests(code, item.data["hidden_tests"], limits)
+            res["labels"] = coding_label(visible, hidden)
+            res.setdefault("tests", []).append({"visible": [visible["passed"], visible["total"]],
+                                                "hidden": [hidden["passed"], hidden["total"]],
+                                                "error": visible["error"], "sandbox": [visible["network"],
+                                                                                       visible["filesystem"]]})
+            if not res["labels"]["visible_pass"] and attempt < attempts:
+                history[i] += [{"role": "assistant", "content": res["replies"][-1]},
+                               {"role": "user", "content": failure_report(item, visible)}]
+                res["labels"]["_retry"] = True
+                retry.append(i)
+        if not retry:
+            break
+        again = _generate(lm, bank, [history[i] for i in retry], [specs[i] for i in retry], layers, max_new_tokens,
+                          temperature, seed + attempt)
+        for i, rep in zip(retry, again, strict=True):
+            results[i]["replies"].append(rep)
+    for res in results:
+        res["labels"].pop("_retry", None)
+        res["attempts"] = len(res["replies"])
+    return results
+
+
+def _rates(scenario: str, rows: list[dict[str, Any]], conds: list[tuple[str, float]]) -> list[dict[str, Any]]:
+    key = BEHAVIOUR[scenario]
+    extra = {"leverage": "email_sent", "reward-hacking": "honest", "sycophancy": None}[scenario]
+    out = []
+    for e, s in conds:
+        sel = [r for r in rows if r["emotion"] == e and r["strength"] == s]
+        k = sum(bool(r["labels"][key]) for r in sel)
+        lo, hi = wilson(k, len(sel))
+        row: dict[str, Any] = {"emotion": e, "strength": s, "n": len(sel), "k": k,
+                               "rate": k / len(sel) if sel else None, "low": lo, "high": hi}
+        if extra:
+            row[extra] = sum(bool(r["labels"][extra]) for r in sel) / max(len(sel), 1)
+        judged = [r for r in sel if r.get("judge") is not None]
+        if judged:
+            row["judge_rate"] = sum(bool(r["judge"]) for r in judged) / len(judged)
+            row["judge_agreement"] = sum(bool(r["judge"]) == bool(r["labels"][key]) for r in judged) / len(judged)
+        out.append(row)
+    return out
+
+
+def _traces(lm: LoadedModel, bank: EmotionBank, rows: list[dict[str, Any]], by_id: dict[str, Item],
+            conds: list[tuple[str, float]], watch: list[str], n: int, progress: Progress | None
+            ) -> list[dict[str, Any]]:
+    """Readings of the watched emotions along the first ``n`` rollouts of the baseline and the strongest
+    condition: at the start of each Assistant turn (the paper's read-out point) and along the last reply."""
+    from emoscope.read import read_chat
+
+    if n <= 0 or not watch:
+        return []
+    strongest = max(conds, key=lambda c: abs(c[1]))
+    picks = [r for c in dict.fromkeys([conds[0], strongest])
+             for r in [x for x in rows if (x["emotion"], x["strength"]) == c][:n]]
+    idx = [bank.emotion_index(w) for w in watch]
+    out = []
+    for k, r in enumerate(picks):
+        msgs = list(by_id[r["item"]].messages)
+        for j, rep in enumerate(r["replies"]):
+            msgs.append({"role": "assistant", "content": rep})
+            if j < len(r["replies"]) - 1:
+                item = by_id[r["item"]]
+                test = r.get("tests", [{}])[j]
+                vis = {"error": test.get("error", False), "passed": test.get("visible", [0, 0])[0],
+                       "total": test.get("visible", [0, 0])[1], "stderr": ""}
+                msgs.append({"role": "user", "content": failure_report(item, vis)})
+        reading = read_chat(lm, bank, msgs, allow_mismatch=True)
+        assert reading.turns is not None and reading.roles is not None
+        turns = reading.turns
+        starts, means = [], []
+        last: list[int] = []
+        for t_id, m in enumerate(msgs):
+            if m["role"] != "assistant":
+                continue
+            # the read-out point: the last token of the prompt that would generate this reply
+            start = len(encode_chat(lm.tokenizer, msgs[:t_id], add_generation_prompt=True).ids) - 1
+            reply = [t for t, tt in enumerate(turns) if tt == t_id and t > start]
+            starts.append([float(reading.scores[start, e]) for e in idx])
+            means.append([float(np.mean(reading.scores[reply, e])) if reply else 0.0 for e in idx])
+            last = reply
+        out.append({"key": r["key"], "emotion": r["emotion"], "strength": r["strength"], "watch": watch,
+                    "turn_start": starts, "turn_mean": means,
+                    "series": {w: [round(float(reading.scores[t, e]), 3) for t in last[:300]]
+                               for w, e in zip(watch, idx, strict=True)},
+                    "labels": r["labels"]})
+        if progress is not None:
+            progress("traces", k + 1, len(picks))
+    return out
