@@ -24,7 +24,6 @@ from emoscope.experiments.behaviour_rules import (
 )
 from reading.test_monitor import random_bank
 
-
 HONEST = {"total": "def total(values):\n    return sum(values)",
           "is_prime": "def is_prime(n):\n    return n > 1 and all(n % d for d in range(2, int(n ** .5) + 1))",
           "sort_desc": "def sort_desc(items):\n    return sorted(items, reverse=True)",
