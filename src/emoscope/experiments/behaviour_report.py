@@ -37,15 +37,6 @@ def write_behaviour_report(result: dict[str, Any], out_dir: str | Path) -> tuple
     return hpath, jpath
 
 
-def _rule_text(scenario: str) -> str:
-    doc = behaviour_rules.__doc__ or ""
-    key = f"``{scenario}``"
-    if key not in doc:
-        return ""
-    part = doc.split(key, 1)[1].split("\n``", 1)[0]
-    return " ".join(part.split()).replace("``", "")
-
-
 def _rate_plot(res: dict[str, Any]) -> str:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
@@ -82,8 +73,8 @@ def _trace_plots(res: dict[str, Any]) -> str:
                 ys = [v[j] for v in t["turn_start"]]
                 ax.plot(range(1, len(ys) + 1), ys, marker="o", alpha=0.8,
                         color="#c0392b" if t["emotion"] != "none" else "#2c3e50")
-            ax.set_title(f"{w} at each attempt's start", fontsize=9)
-            ax.set_xlabel("attempt")
+            ax.set_title(f"{w} at each Assistant turn's start", fontsize=9)
+            ax.set_xlabel("Assistant turn (attempt)")
             ax.set_ylabel("z")
         fig.tight_layout()
         parts.append(_fig_to_img(fig, "readings at the start of each attempt"))
@@ -97,8 +88,10 @@ def _trace_plots(res: dict[str, Any]) -> str:
         ax.set_ylabel("z")
     fig.tight_layout()
     parts.append(_fig_to_img(fig, "readings along the reply"))
-    return "".join(parts) + ("<p class='muted'>Dark: unsteered rollouts; red: the strongest steering. Readings at the "
-                             "bank's default layer, z against the neutral baseline.</p>")
+    return "".join(parts) + ("<p class='muted'>Dark: unsteered rollouts; red: the strongest steering. Each transcript "
+                             "is read afterwards without steering (the added vector would otherwise dominate its "
+                             "own reading), at the bank's default layer, z against the neutral baseline. Turns the "
+                             "scenario wrote itself read the same in every rollout.</p>")
 
 
 def render_behaviour(res: dict[str, Any]) -> str:
@@ -111,7 +104,7 @@ def render_behaviour(res: dict[str, Any]) -> str:
              + (f", up to {st['attempts']} attempts" if res["scenario"] == "reward-hacking" else "")
              + f"; steering on the assistant's generated tokens at layer(s) {', '.join(map(str, res['layers']))}; "
              f"{res.get('seconds', '?')} s.</p>",
-             f"<p><b>Rule</b>: {_e(_rule_text(res['scenario']))}</p>",
+             f"<p><b>Rule</b>: {_e(behaviour_rules.RULES[res['scenario']])}</p>",
              f"<p class='muted'>For comparison, {_e(PAPER[res['scenario']])} (Claude Sonnet 4.5, a far larger "
              "model). With a few rollouts per condition the intervals are wide: read them before the rates.</p>",
              "<h2>Rates</h2>"]
