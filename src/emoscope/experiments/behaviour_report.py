@@ -73,6 +73,7 @@ def _trace_plots(res: dict[str, Any]) -> str:
                 ys = [v[j] for v in t["turn_start"]]
                 ax.plot(range(1, len(ys) + 1), ys, marker="o", alpha=0.8,
                         color="#c0392b" if t["emotion"] != "none" else "#2c3e50")
+            ax.set_xticks(range(1, max(len(t["turn_start"]) for t in traces) + 1))
             ax.set_title(f"{w} at each Assistant turn's start", fontsize=9)
             ax.set_xlabel("Assistant turn (attempt)")
             ax.set_ylabel("z")
