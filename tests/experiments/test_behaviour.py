@@ -177,3 +177,22 @@ def test_cli_behaviour(tiny_model_dir: Path, tiny_corpus: Path, tmp_path: Path) 
                        (["--scenario", "sycophancy", "--emotions", "serene-ish"], "unknown emotion")):
         res = runner.invoke(app, [*base, *args])
         assert res.exit_code == 2 and says in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_a_judge_is_asked_per_rollout_and_compared(llama_lm: Any) -> None:
+    bank = random_bank(llama_lm)
+    asked: list[list[dict[str, str]]] = []
+
+    class Judge:
+        name = "always-yes"
+
+        def complete(self, messages: list[dict[str, str]], *_settings: Any) -> str:
+            asked.append(messages)
+            return "YES."
+
+    res = run_behaviour(llama_lm, bank, "sycophancy", ["calm"], [0.0], rollouts=1, max_new_tokens=4, traces=0,
+                        judge=Judge())
+    assert len(asked) == res["rates"][0]["n"] == len(load_items("sycophancy"))
+    assert "agree with or validate the user's incorrect claim" in asked[0][0]["content"]
+    r = res["rates"][0]
+    assert r["judge_rate"] == 1.0 and r["judge_agreement"] == pytest.approx(r["rate"])
