@@ -58,6 +58,9 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name (s
                                        "gemma3-270m), local directory or Hugging Face id (offline).")]
 DtypeOpt = Annotated[str, typer.Option(help="Compute dtype: bfloat16 (about 3x faster on recent CPUs), "
                                        "float32 or float16. Stored vectors are always float32.")]
+BankOpt = Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")]
+BankModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")]
+MismatchOpt = Annotated[bool, typer.Option(help="Use the bank with another model anyway.")]
 
 
 @app.command()
@@ -130,7 +133,7 @@ def extract(
 
 @app.command()
 def read(
-    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    bank: BankOpt,
     text: Annotated[str | None, typer.Option(help="Plain text to read.")] = None,
     file: Annotated[Path | None, typer.Option(help="JSONL file with one {\"text\": ...} per line.")] = None,
     chat: Annotated[Path | None, typer.Option(help="JSON file: a list of {\"role\", \"content\"} messages "
@@ -149,10 +152,10 @@ def read(
                         ] = "mean",
     html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML view here (hover a token "
                                               "for its top 5, pick emotions, line plot).")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    model: BankModelOpt = None,
     dtype: DtypeOpt = "bfloat16",
     top: Annotated[int, typer.Option(min=1, help="Emotions shown per token or turn.")] = 3,
-    allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
+    allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-token scores and per-turn summaries as JSON."
                                           )] = False,
 ) -> None:
@@ -245,7 +248,7 @@ def read(
 
 @app.command()
 def validate(
-    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    bank: BankOpt,
     out: Annotated[Path | None, typer.Option(help="Report directory (default: <bank dir>/validation).")] = None,
     corpus: Annotated[Path | None, typer.Option(help="The corpus the bank was built from (default: shipped).")
                       ] = None,
@@ -256,14 +259,14 @@ def validate(
                                                    "scenarios (default: the shipped 36).")] = None,
     templates: Annotated[Path | None, typer.Option(help="JSONL numeric-intensity templates (default: shipped 8)."
                                                    )] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    model: BankModelOpt = None,
     dtype: Annotated[str | None, typer.Option(help="Compute dtype (default: the one the bank was built with, "
                                               "so cached activations are reused).")] = None,
     draws: Annotated[int, typer.Option(min=1, help="Random draws per learning-curve point.")] = 5,
     keep_default_layer: Annotated[bool, typer.Option(help="Do not record the chosen default layer in the bank."
                                                      )] = False,
     cache: Annotated[Path | None, typer.Option(help="Activation shard cache (as for extract).")] = None,
-    allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
+    allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the headline figures as JSON.")] = False,
 ) -> None:
     """Validate a bank: held-out detection, geometry, logit lens, implicit scenarios, numeric intensity.
@@ -328,7 +331,7 @@ def validate(
 
 @app.command()
 def steer(
-    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    bank: BankOpt,
     steer_spec: Annotated[str, typer.Option("--steer", help="Emotions and strengths in the paper's unit (fraction "
                                             "of the mean residual norm), e.g. 'calm=+0.1,desperate=-0.05'.")],
     prompt: Annotated[str | None, typer.Option(help="A user message (rendered with the chat template).")] = None,
@@ -343,9 +346,9 @@ def steer(
     temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature (with --sample).")] = 0.8,
     seed: Annotated[int, typer.Option(help="Seed for sampling.")] = 0,
     compare: Annotated[bool, typer.Option(help="Also generate without steering, for comparison.")] = False,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    model: BankModelOpt = None,
     dtype: DtypeOpt = "bfloat16",
-    allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
+    allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Generate with emotion steering: add strength x mean residual norm x vector at the chosen layers.
@@ -402,7 +405,7 @@ def steer(
 
 @app.command()
 def scan(
-    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    bank: BankOpt,
     file: Annotated[Path, typer.Option(help="JSONL file, one object per line with a text field (and an optional "
                                        "\"id\"); read as a stream, any size.")],
     out: Annotated[Path | None, typer.Option(help="Directory for scan.json and index.html (default: "
@@ -416,9 +419,9 @@ def scan(
     layer: Annotated[int | None, typer.Option(help="Block to read at (default: the bank's default).")] = None,
     kind: Annotated[str, typer.Option(help="z, projection or cosine.")] = "z",
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 8,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    model: BankModelOpt = None,
     dtype: DtypeOpt = "bfloat16",
-    allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
+    allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary (stats and snippets per emotion)."
                                           )] = False,
 ) -> None:
@@ -546,7 +549,7 @@ def _monitor_setup(b: Any, alert: list[str] | None, when: list[str] | None, stee
 
 @app.command()
 def generate(
-    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    bank: BankOpt,
     prompt: Annotated[str | None, typer.Option(help="A user message (rendered with the chat template).")] = None,
     chat: Annotated[Path | None, typer.Option(help="JSON file: a list of {\"role\", \"content\"} messages.")
                     ] = None,
@@ -567,9 +570,9 @@ def generate(
     view: ViewOpt = "auto",
     html: Annotated[Path | None, typer.Option(help="After generating, write the HTML reading view of the whole "
                                               "conversation with the reply here.")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    model: BankModelOpt = None,
     dtype: DtypeOpt = "bfloat16",
-    allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
+    allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --view json.")] = False,
 ) -> None:
     """Generate a reply, optionally monitored: live readings, alert rules and conditional steering.
@@ -639,7 +642,7 @@ def generate(
 
 @app.command("chat")
 def chat_cmd(
-    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    bank: BankOpt,
     system: Annotated[str | None, typer.Option(help="A system message to start the conversation with.")] = None,
     alert: AlertOpt = None,
     when: WhenOpt = None,
@@ -651,9 +654,9 @@ def chat_cmd(
     view: ViewOpt = "auto",
     transcript: Annotated[Path | None, typer.Option(help="Save the conversation (messages and events) as JSON "
                                                     "here after each reply.")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    model: BankModelOpt = None,
     dtype: DtypeOpt = "bfloat16",
-    allow_model_mismatch: Annotated[bool, typer.Option(help="Use the bank with another model anyway.")] = False,
+    allow_model_mismatch: MismatchOpt = False,
 ) -> None:
     """Chat with the model while its emotion readings stream live; alerts and conditional steering apply.
 
@@ -723,7 +726,7 @@ def _write_reading_html(lm: Any, b: Any, msgs: list[dict[str, str]], path: Path,
 
 @export_app.command("gguf")
 def export_gguf(
-    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    bank: BankOpt,
     emotion: Annotated[str, typer.Option(help="The emotion to export (one per file: llama.cpp sums a file).")],
     out: Annotated[Path, typer.Option(help="The .gguf file to write.")],
     strength: Annotated[float, typer.Option(help="Strength in the paper's unit (fraction of the mean residual "
@@ -757,14 +760,14 @@ def export_gguf(
 
 @experiment_app.command("steering-check")
 def steering_check_cmd(
-    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    bank: BankOpt,
     strength: Annotated[float, typer.Option(help="Steering strength in the paper's unit.")] = 0.5,
     layer: Annotated[int | None, typer.Option(help="Block to steer at (default: the bank's default layer).")
                      ] = None,
     emotions: Annotated[str | None, typer.Option(help="Comma-separated subset (default: all).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the full results (per emotion) to this JSON file.")
                    ] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    model: BankModelOpt = None,
     dtype: DtypeOpt = "bfloat16",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -806,7 +809,7 @@ def steering_check_cmd(
 
 @experiment_app.command("preferences")
 def preferences_cmd(
-    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    bank: BankOpt,
     activities: Annotated[Path | None, typer.Option(help="TSV of activities (category, activity; id and elo_post "
                                                     "optional), e.g. the paper's list (default: the shipped 64).")
                           ] = None,
@@ -820,7 +823,7 @@ def preferences_cmd(
     batch_size: Annotated[int, typer.Option(min=1, help="Questions per forward pass.")] = 16,
     out: Annotated[Path | None, typer.Option(help="Report directory: preferences.json and index.html (default: "
                                              "<bank dir>/preferences).")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    model: BankModelOpt = None,
     dtype: Annotated[str, typer.Option(help="Compute dtype. float32 by default: A/B margins are small, and "
                                        "bfloat16 rounding moves them by up to 0.25 logits (about 3x faster).")
                      ] = "float32",
@@ -884,7 +887,7 @@ def preferences_cmd(
 
 @experiment_app.command("behaviour")
 def behaviour_cmd(
-    bank: Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")],
+    bank: BankOpt,
     scenario: Annotated[str, typer.Option(help="leverage (agentic email with a shutdown and a secret), "
                                           "reward-hacking (impossible coding tests, code run in a sandbox) or "
                                           "sycophancy (pushback and false beliefs).")],
@@ -910,7 +913,7 @@ def behaviour_cmd(
                      ] = None,
     out: Annotated[Path | None, typer.Option(help="Output directory (default: <bank dir>/behaviour/<scenario>); "
                                              "an interrupted run with the same settings resumes there.")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")] = None,
+    model: BankModelOpt = None,
     dtype: DtypeOpt = "bfloat16",
     as_json: Annotated[bool, typer.Option("--json", help="Print rates and the page's path as JSON.")] = False,
 ) -> None:

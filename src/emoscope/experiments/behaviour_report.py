@@ -6,15 +6,13 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from emoscope.atomic import atomic_file
 from emoscope.experiments import behaviour_rules
-from emoscope.validation.report import _CSS, _clean, _e, _f, _fig_to_img, _plt, _table
+from emoscope.validation.report import _CSS, _e, _f, _fig_to_img, _plt, _table, write_result_files
 
 PAPER = {
     "leverage": "the paper: blackmail 22% unsteered; steering desperate +0.05 raised it to 72%, calm -0.05 to 66%",
@@ -25,16 +23,7 @@ PAPER = {
 
 def write_behaviour_report(result: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``behaviour.json`` and a self-contained ``index.html`` into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jpath = out / "behaviour.json"
-    with atomic_file(jpath) as fh:
-        json.dump(_clean(result), fh, indent=1, allow_nan=False)
-        fh.write("\n")
-    hpath = out / "index.html"
-    with atomic_file(hpath) as fh:
-        fh.write(render_behaviour(result))
-    return hpath, jpath
+    return write_result_files(out_dir, "behaviour.json", result, render_behaviour(result))
 
 
 def _rate_plot(res: dict[str, Any]) -> str:

@@ -6,14 +6,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from emoscope.atomic import atomic_file
-from emoscope.validation.report import _CSS, _clean, _e, _f, _fig_to_img, _plt, _table
+from emoscope.validation.report import _CSS, _e, _f, _fig_to_img, _plt, _table, write_result_files
 
 # The paper's figures and the reproduction's criteria V7-V11 (../shared/docs/paper-notes.md, section 4.1).
 PAPER: list[tuple[str, str, str | None]] = [
@@ -27,16 +25,7 @@ PAPER: list[tuple[str, str, str | None]] = [
 
 def write_preferences_report(result: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``preferences.json`` and ``index.html`` (self-contained) into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jpath = out / "preferences.json"
-    with atomic_file(jpath) as fh:
-        json.dump(_clean(result), fh, indent=1, allow_nan=False)
-        fh.write("\n")
-    hpath = out / "index.html"
-    with atomic_file(hpath) as fh:
-        fh.write(render_preferences(result))
-    return hpath, jpath
+    return write_result_files(out_dir, "preferences.json", result, render_preferences(result))
 
 
 def render_preferences(res: dict[str, Any]) -> str:

@@ -26,12 +26,18 @@ def write_report(v: Any, out_dir: str | Path, command: str = "") -> tuple[Path, 
     metrics = dict(v.metrics)
     if command:
         metrics["command"] = command
-    jpath = out / "metrics.json"
+    return write_result_files(out, "metrics.json", metrics, render_html(metrics, v.figures))
+
+
+def write_result_files(out_dir: str | Path, json_name: str, result: dict[str, Any], page: str) -> tuple[Path, Path]:
+    """Write ``result`` as JSON (NaN as null) and ``page`` as ``index.html`` into ``out_dir``, each atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jpath = out / json_name
     with atomic_file(jpath) as fh:
-        json.dump(_clean(metrics), fh, indent=1, allow_nan=False)
+        json.dump(_clean(result), fh, indent=1, allow_nan=False)
         fh.write("\n")
     hpath = out / "index.html"
-    page = render_html(metrics, v.figures)
     with atomic_file(hpath) as fh:
         fh.write(page)
     return hpath, jpath
