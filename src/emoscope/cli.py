@@ -976,6 +976,44 @@ def behaviour_cmd(
     _guard(run)
 
 
+@app.command()
+def serve(
+    bank: BankOpt,
+    model: BankModelOpt = None,
+    host: Annotated[str, typer.Option(help="Address to bind; loopback by default (use 0.0.0.0 deliberately).")
+                    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    api_key: Annotated[str | None, typer.Option(envvar="EMOSCOPE_API_KEY", help="Require 'Authorization: Bearer "
+                                                "KEY' on /v1/ routes (or set EMOSCOPE_API_KEY).")] = None,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Largest max_tokens a request may ask for.")] = 1024,
+    max_prompt_tokens: Annotated[int, typer.Option(min=1, help="Longest prompt accepted, in tokens.")] = 4096,
+    max_pending: Annotated[int, typer.Option(min=1, help="Requests waiting at most; more get HTTP 429.")] = 64,
+    max_body_bytes: Annotated[int, typer.Option(min=1000, help="Largest request body.")] = 1_000_000,
+    dtype: DtypeOpt = "bfloat16",
+) -> None:
+    """Serve an OpenAI-compatible API with per-request steering and live emotion readings, and a dashboard at /.
+
+    POST /v1/chat/completions (stream or not; an optional "emoscope" object: steer, monitor, alerts, when),
+    POST /v1/read, GET /v1/emotions, /v1/banks, /healthz, /metrics. Example: emoscope serve --bank
+    banks/smollm2-135m-instruct, then open http://127.0.0.1:8000/.
+    """
+    from emoscope.bank import EmotionBank
+    from emoscope.server.app import ServerLimits, create_app
+
+    def run() -> None:
+        import uvicorn
+
+        b = EmotionBank.load(bank)
+        lm = _load_model(model or _spec_for(b.model), dtype)
+        limits = ServerLimits(max_body_bytes=max_body_bytes, max_prompt_tokens=max_prompt_tokens,
+                              max_tokens=max_tokens, max_pending=max_pending, api_key=api_key)
+        app_ = create_app(lm, b, limits, bank_dir=bank.parent if bank.suffix == ".safetensors" else bank)
+        typer.echo(f"emoscope serving {lm.name} on http://{host}:{port}/ (dashboard), API under /v1/", err=True)
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+    _guard(run)
+
+
 def _beside_bank(bank: Path, name: str) -> Path:
     """``<bank dir>/<name>``, whether ``bank`` is the directory or its bank.safetensors file."""
     return (bank.parent if bank.suffix == ".safetensors" else bank) / name

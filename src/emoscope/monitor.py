@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +133,7 @@ def monitor(lm: LoadedModel, bank: EmotionBank, prompt: str | Sequence[Mapping[s
             steer: str | Mapping[str, float] | None = None, steer_layers: Sequence[int] | None = None,
             window: int | None = None, on_event: Callable[[Event], None] | None = None,
             do_sample: bool = False, temperature: float = 1.0, seed: int = 0, allow_mismatch: bool = False,
-            ) -> Iterator[Step]:
+            ) -> Generator[Step, None, None]:
     """Generate a reply and yield each token with its readings (see the module docstring).
 
     ``prompt`` is a user message, OpenAI-style messages, or token ids. ``steer`` is steering applied
