@@ -354,7 +354,8 @@ def create_app(lm: LoadedModel, bank: EmotionBank, limits: ServerLimits | None =
         report = bank_dir is not None and (Path(bank_dir) / "validation" / "index.html").exists()
         steerable = [e for e in STEERABLE if e in bank.emotions] or bank.emotions[:5]
         alerts = ["desperate>2.0"] if "desperate" in bank.emotions else []
-        return HTMLResponse(dashboard_html(lm.name, bank.default_layer, report, steerable=steerable, alerts=alerts))
+        return HTMLResponse(dashboard_html(lm.name, bank.default_layer, report, max_tokens=min(120, lim.max_tokens),
+                                           steerable=steerable, alerts=alerts))
 
     @app.get("/report", response_class=HTMLResponse)
     async def report() -> HTMLResponse:
