@@ -139,3 +139,29 @@ def test_code_between_steps_sees_neither_hooks_nor_no_grad(llama_lm: Any) -> Non
         got.append(s.token_id)
     assert got == plain
     assert all(not m._forward_hooks for m in llama_lm.blocks)
+
+
+def test_a_batch_gives_each_row_what_it_gives_alone(tiny_lm: Any) -> None:
+    from emoscope.monitor import Row, monitor_batch
+
+    bank = random_bank(tiny_lm)
+    tok = tiny_lm.tokenizer
+    prompts = [encode_chat(tok, [{"role": "user", "content": t}]).ids for t in
+               ("the quiet harbour light fell across the water", "he laughed", "nothing moved in the kitchen",
+                "the clock")]
+    rows = [Row(prompts[0], 10), Row(prompts[1], 6, steer={"happy": 4.0}),
+            Row(prompts[2], 12, alerts=["calm>0@2"], when=[("afraid>-1e9@1", {"sad": 5.0})]),
+            Row(prompts[3], 8, do_sample=True, temperature=1.0, seed=11)]
+    got: list[list[Any]] = [[] for _ in rows]
+    for step in monitor_batch(tiny_lm, bank, rows, layer=1):
+        for r, s in enumerate(step):
+            if s is not None:
+                got[r].append(s)
+    for r, row in enumerate(rows):
+        alone = list(monitor(tiny_lm, bank, row.ids, row.max_new_tokens, layer=1, alerts=row.alerts, when=row.when,
+                             steer=row.steer, do_sample=row.do_sample, temperature=row.temperature, seed=row.seed))
+        assert [s.token_id for s in got[r]] == [s.token_id for s in alone], (tiny_lm.name, r)
+        assert [s.steering for s in got[r]] == [s.steering for s in alone]
+        assert [[str(e) for e in s.events] for s in got[r]] == [[str(e) for e in s.events] for s in alone]
+        np.testing.assert_allclose(np.array([s.scores for s in got[r]]), np.array([s.scores for s in alone]),
+                                   rtol=1e-4, atol=1e-4)
