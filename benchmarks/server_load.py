@@ -3,8 +3,8 @@
 Starts ``emoscope serve`` as a subprocess on a free port, computes every distinct request's reference reply
 sequentially (one request at a time), then sends ``--requests`` requests from ``--clients`` concurrent clients
 (threads), each a mix of unsteered and steered (``calm``/``desperate`` +-0.1) greedy requests with readings.
-Prints errors, how many outputs equal their sequential reference, latency percentiles, throughput, and the
-server's resident memory at the start, the middle and the end.
+Prints errors, how many outputs equal their sequential reference, how many requests ran in batches, latency
+percentiles, throughput, and the server's resident memory at the start, the middle and the end.
 
     .venv/bin/python benchmarks/server_load.py [--bank banks/smollm2-135m-instruct] [--clients 50] [--requests 100]
 """
@@ -48,13 +48,16 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=100)
     ap.add_argument("--tokens", type=int, default=16)
     ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--max-batch", type=int, default=None, help="the server's --max-batch (default: its own)")
     args = ap.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = str(Path(sys.executable).with_name("emoscope"))
     server = subprocess.Popen([exe, "serve", "--bank", args.bank, "--port", str(port), "--dtype", args.dtype,
-                               "--max-pending", str(max(64, args.clients + 1))], stderr=subprocess.PIPE)
+                               "--max-pending", str(max(64, args.clients + 1)),
+                               *(["--max-batch", str(args.max_batch)] if args.max_batch else [])],
+                              stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -112,16 +115,21 @@ def main() -> None:
         lat = sorted(v[1] for v in results.values())
         same = sum(results[i][0] == reference[i % distinct] for i in results)
         metrics = urllib.request.urlopen(base + "/metrics").read().decode()
-        tokens = next(int(line.split()[-1]) for line in metrics.splitlines()
-                      if line.startswith("emoscope_generated_tokens_total"))
+        def metric(name: str) -> int:
+            return next(int(float(line.split()[-1])) for line in metrics.splitlines() if line.startswith(name + " "))
+
+        tokens = metric("emoscope_generated_tokens_total")
+        batched = (metric("emoscope_batches_total"), metric("emoscope_batched_requests_total"))
     finally:
         server.terminate()
         server.wait(timeout=30)
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"server: emoscope serve --bank {args.bank} ({args.dtype}), one model worker; {args.clients} concurrent "
+    print(f"server: emoscope serve --bank {args.bank} ({args.dtype}, max batch "
+          f"{args.max_batch or 'default'}), one model worker; {args.clients} concurrent "
           f"clients, {args.requests} greedy requests of up to {args.tokens} tokens, {distinct} distinct (5 prompts x "
           "5 steerings, 3 of them steered), readings of 2 emotions on every token")
     print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
+    print(f"batches: {batched[0]} batches carried {batched[1]} of the requests")
     print(f"outputs equal to their sequential reference: {same}/{len(results)}")
     print(f"latency: p50 {lat[len(lat) // 2]:.2f} s, p95 {lat[int(0.95 * (len(lat) - 1))]:.2f} s, max {lat[-1]:.2f} s")
     print(f"throughput under load: {len(results) / wall:.2f} requests/s in {wall:.1f} s; sequential references: "

@@ -989,6 +989,9 @@ def serve(
     max_prompt_tokens: Annotated[int, typer.Option(min=1, help="Longest prompt accepted, in tokens.")] = 4096,
     max_pending: Annotated[int, typer.Option(min=1, help="Requests waiting at most; more get HTTP 429.")] = 64,
     max_body_bytes: Annotated[int, typer.Option(min=1000, help="Largest request body.")] = 1_000_000,
+    max_batch: Annotated[int | None, typer.Option(min=1, help="Concurrent chat requests generated together "
+                                                  "(default: 8 in float32; 1 in bfloat16, where padding changes "
+                                                  "some greedy replies).")] = None,
     dtype: DtypeOpt = "bfloat16",
 ) -> None:
     """Serve an OpenAI-compatible API with per-request steering and live emotion readings, and a dashboard at /.
@@ -1006,7 +1009,7 @@ def serve(
         b = EmotionBank.load(bank)
         lm = _load_model(model or _spec_for(b.model), dtype)
         limits = ServerLimits(max_body_bytes=max_body_bytes, max_prompt_tokens=max_prompt_tokens,
-                              max_tokens=max_tokens, max_pending=max_pending, api_key=api_key)
+                              max_tokens=max_tokens, max_pending=max_pending, api_key=api_key, max_batch=max_batch)
         app_ = create_app(lm, b, limits, bank_dir=bank.parent if bank.suffix == ".safetensors" else bank)
         typer.echo(f"emoscope serving {lm.name} on http://{host}:{port}/ (dashboard), API under /v1/", err=True)
         uvicorn.run(app_, host=host, port=port, log_level="warning")

@@ -76,12 +76,13 @@ def test_stream_matches_the_whole_reply(client: Any) -> None:
     assert data[-1]["choices"][0]["finish_reason"] in ("stop", "length")
 
 
-def test_concurrent_requests_each_get_their_own_output(served: tuple[Any, Any]) -> None:
+@pytest.mark.parametrize("max_batch", [1, 8])
+def test_concurrent_requests_each_get_their_own_output(served: tuple[Any, Any], max_batch: int) -> None:
     import httpx
 
-    from emoscope.server.app import create_app
+    from emoscope.server.app import ServerLimits, create_app
 
-    app = create_app(*served)
+    app = create_app(*served, ServerLimits(max_batch=max_batch))
     specs: list[dict[str, float] | None] = [None, {"happy": 0.9}, {"afraid": -0.9}, None, {"happy": 0.9}, None]
 
     async def run() -> list[str]:
@@ -96,6 +97,8 @@ def test_concurrent_requests_each_get_their_own_output(served: tuple[Any, Any]) 
 
     got = asyncio.run(run())
     assert got == [_reference(*served, s) for s in specs]
+    stats = app.state.engine.stats
+    assert (stats.batched_jobs >= 2) if max_batch > 1 else (stats.batches == 0)
 
 
 @pytest.mark.parametrize("body,status,says", [

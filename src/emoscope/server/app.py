@@ -51,6 +51,7 @@ class ServerLimits:
     max_pending: int = 64
     max_strength: float = 1.0
     api_key: str | None = None
+    max_batch: int | None = None  # None: 8 in float32, 1 otherwise (bf16 padding changes some greedy replies)
 
 
 class Message(BaseModel):
@@ -106,11 +107,28 @@ def _error(status: int, message: str, code: str = "invalid_request_error") -> JS
 def create_app(lm: LoadedModel, bank: EmotionBank, limits: ServerLimits | None = None,
                bank_dir: str | Path | None = None) -> FastAPI:
     """The application for one model and its bank (checked to match)."""
-    from emoscope.monitor import Step, monitor
+    import torch
+
+    from emoscope.monitor import Row, Step, monitor, monitor_batch
 
     lim = limits or ServerLimits()
     bank.check_model(lm.fingerprint, lm.name)
-    engine = Engine(lim.max_pending)
+    max_batch = lim.max_batch if lim.max_batch is not None else (8 if lm.dtype == torch.float32 else 1)
+
+    def run_batch(jobs: list[Any]) -> None:
+        """Several chat requests with the same reading layer, one row each (see monitor_batch)."""
+        gen = monitor_batch(lm, bank, [j.payload[1] for j in jobs], jobs[0].payload[0], window=jobs[0].payload[2])
+        try:
+            for steps in gen:
+                if all(j.cancelled.is_set() for j in jobs):
+                    break
+                for job, step in zip(jobs, steps, strict=True):
+                    if step is not None and not job.cancelled.is_set():
+                        job.emit(step)
+        finally:
+            gen.close()
+
+    engine = Engine(lim.max_pending, max_batch, run_batch)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -204,8 +222,11 @@ def create_app(lm: LoadedModel, bank: EmotionBank, limits: ServerLimits | None =
                 gen.close()
 
         loop = asyncio.get_running_loop()
+        row = Row(ids, max_new, alerts=opts.alerts, when=[(w.rule, w.steer) for w in opts.when],
+                  steer=opts.steer or None, do_sample=req.temperature > 0, temperature=req.temperature or 1.0,
+                  seed=req.seed)
         try:
-            job = engine.submit(work, loop)
+            job = engine.submit(work, loop, batch_key=(layer, opts.window), payload=(layer, row, opts.window))
         except Busy as exc:
             raise ApiError(429, str(exc), "rate_limit_error") from None
         from emoscope.model.generate import stop_ids
@@ -343,6 +364,10 @@ def create_app(lm: LoadedModel, bank: EmotionBank, limits: ServerLimits | None =
                   f"emoscope_engine_busy_seconds_total {s.busy_seconds:.3f}",
                   "# HELP emoscope_jobs_total Jobs run by the model worker.", "# TYPE emoscope_jobs_total counter",
                   f"emoscope_jobs_total {s.jobs}",
+                  "# HELP emoscope_batches_total Batches of several requests run together.",
+                  "# TYPE emoscope_batches_total counter", f"emoscope_batches_total {s.batches}",
+                  "# HELP emoscope_batched_requests_total Requests that ran in a batch.",
+                  "# TYPE emoscope_batched_requests_total counter", f"emoscope_batched_requests_total {s.batched_jobs}",
                   "# HELP emoscope_pending_requests Requests waiting or running.",
                   "# TYPE emoscope_pending_requests gauge", f"emoscope_pending_requests {engine.pending}"]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
