@@ -27,8 +27,11 @@ def chromium() -> str | None:
 
 
 @contextmanager
-def page(path: Path, width: int = 1100, height: int = 900) -> Iterator[Any]:
-    """A Playwright page with ``path`` loaded and its script run (``body[data-ready]``)."""
+def page(path: Path | str, width: int = 1100, height: int = 900) -> Iterator[Any]:
+    """A Playwright page with ``path`` (a file, or a URL) loaded and its script run (``body[data-ready]``).
+
+    Page errors fail the test when the page is closed.
+    """
     exe = chromium()
     try:
         from playwright.sync_api import sync_playwright
@@ -44,7 +47,7 @@ def page(path: Path, width: int = 1100, height: int = 900) -> Iterator[Any]:
             pg = browser.new_page(viewport={"width": width, "height": height})
             errors: list[str] = []
             pg.on("pageerror", lambda e: errors.append(str(e)))
-            pg.goto(path.resolve().as_uri())
+            pg.goto(path if isinstance(path, str) else path.resolve().as_uri())
             pg.wait_for_selector("body[data-ready='1']", timeout=10_000)
             pg.errors = errors
             yield pg

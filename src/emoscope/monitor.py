@@ -142,7 +142,7 @@ def monitor(lm: LoadedModel, bank: EmotionBank, prompt: str | Sequence[Mapping[s
     """
     bank.check_model(lm.fingerprint, lm.name, allow_mismatch)
     read_layer = bank.default_layer if layer is None else layer
-    idx = bank.layer_index(read_layer)
+    bank.layer_index(read_layer)  # an unknown layer fails here, with the bank's message
     rules, conds = make_rules(bank, alerts, when, window)
     s_layers = [bank.default_layer] if steer_layers is None else list(steer_layers)
     for sl in s_layers:
@@ -150,16 +150,11 @@ def monitor(lm: LoadedModel, bank: EmotionBank, prompt: str | Sequence[Mapping[s
             raise SteeringError(f"layer {sl} does not exist; {lm.name} has blocks 0-{lm.n_layers - 1}")
     ids = _prompt_ids(lm, prompt)
 
-    dev, dtype = lm.device, torch.float32
-    vecs = torch.tensor(bank.vectors[idx], dtype=dtype, device=dev)  # [E, D]
-    if kind == "z":
-        mean = torch.tensor(bank.stat("neutral_mean", read_layer), dtype=dtype, device=dev)
-        std = torch.tensor(bank.stat("neutral_std", read_layer), dtype=dtype, device=dev)
-    elif kind not in ("projection", "cosine"):
-        raise ValueError(f"unknown score kind {kind!r}; choose z, projection or cosine")
+    dev = lm.device
+    scores_of = _scorer(bank, read_layer, kind, dev)
 
     def vec_of(spec: Mapping[str, float]) -> dict[int, Tensor]:
-        return {sl: torch.tensor(steering_vector(bank, spec, sl), dtype=dtype, device=dev) for sl in s_layers}
+        return _steer_vectors(bank, spec, s_layers, dev)
 
     constant_spec = parse_spec(steer) if steer is not None else {}
     constant = vec_of(constant_spec) if constant_spec else {}
@@ -177,16 +172,6 @@ def monitor(lm: LoadedModel, bank: EmotionBank, prompt: str | Sequence[Mapping[s
                     add = v[block] if add is None else add + v[block]
             return None if add is None else h + add.to(h.dtype)
         return fn
-
-    def scores_of(h: Tensor) -> NDArray[np.float64]:
-        x = h.to(dtype)
-        proj = vecs @ x
-        if kind == "z":
-            proj = (proj - mean) / std
-        elif kind == "cosine":
-            proj = proj / x.norm().clamp(min=1e-12)
-        out: NDArray[np.float64] = proj.double().cpu().numpy()
-        return out
 
     alert_watch = [RuleWatch(r) for r in rules]
     cond_watch = [RuleWatch(c.rule) for c in conds]
@@ -247,6 +232,35 @@ def monitor(lm: LoadedModel, bank: EmotionBank, prompt: str | Sequence[Mapping[s
         out = forward(input_ids=torch.tensor([[tok]], device=dev), **{cache_kw: cache})
 
 
+def _scorer(bank: EmotionBank, layer: int, kind: str, device: Any) -> Callable[[Tensor], NDArray[np.float64]]:
+    """Scores of residuals ``[..., D]`` on every vector of ``layer`` -> ``[..., E]``, computed on the device."""
+    idx = bank.layer_index(layer)
+    vecs = torch.tensor(bank.vectors[idx], dtype=torch.float32, device=device)  # [E, D]
+    if kind == "z":
+        mean = torch.tensor(bank.stat("neutral_mean", layer), dtype=torch.float32, device=device)
+        std = torch.tensor(bank.stat("neutral_std", layer), dtype=torch.float32, device=device)
+    elif kind not in ("projection", "cosine"):
+        raise ValueError(f"unknown score kind {kind!r}; choose z, projection or cosine")
+
+    def scores(h: Tensor) -> NDArray[np.float64]:
+        x = h.to(torch.float32)
+        proj = x @ vecs.T
+        if kind == "z":
+            proj = (proj - mean) / std
+        elif kind == "cosine":
+            proj = proj / x.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+        out: NDArray[np.float64] = proj.double().cpu().numpy()
+        return out
+
+    return scores
+
+
+def _steer_vectors(bank: EmotionBank, spec: Mapping[str, float], layers: Sequence[int], device: Any
+                   ) -> dict[int, Tensor]:
+    """The steering added after each block of ``layers`` (float32, on the device)."""
+    return {sl: torch.tensor(steering_vector(bank, spec, sl), dtype=torch.float32, device=device) for sl in layers}
+
+
 def _total(constant_spec: Mapping[str, float], conds: Sequence[Condition], active: Sequence[bool]
            ) -> dict[str, float]:
     """The steering in force for one forward pass, by emotion."""
@@ -302,7 +316,7 @@ def monitor_batch(lm: LoadedModel, bank: EmotionBank, rows: Sequence[Row], layer
     if not rows:
         return
     read_layer = bank.default_layer if layer is None else layer
-    idx = bank.layer_index(read_layer)
+    bank.layer_index(read_layer)  # an unknown layer fails here, with the bank's message
     s_layers = [bank.default_layer] if steer_layers is None else list(steer_layers)
     for sl in s_layers:
         if not 0 <= sl < lm.n_layers:
@@ -310,15 +324,10 @@ def monitor_batch(lm: LoadedModel, bank: EmotionBank, rows: Sequence[Row], layer
     parsed = [make_rules(bank, r.alerts, r.when, window) for r in rows]
     dev, f32 = lm.device, torch.float32
     n, d = len(rows), bank.d_model
-    vecs = torch.tensor(bank.vectors[idx], dtype=f32, device=dev)
-    if kind == "z":
-        mean = torch.tensor(bank.stat("neutral_mean", read_layer), dtype=f32, device=dev)
-        std = torch.tensor(bank.stat("neutral_std", read_layer), dtype=f32, device=dev)
-    elif kind not in ("projection", "cosine"):
-        raise ValueError(f"unknown score kind {kind!r}; choose z, projection or cosine")
+    scores_of = _scorer(bank, read_layer, kind, dev)
 
     def vec_of(spec: Mapping[str, float]) -> dict[int, Tensor]:
-        return {sl: torch.tensor(steering_vector(bank, spec, sl), dtype=f32, device=dev) for sl in s_layers}
+        return _steer_vectors(bank, spec, s_layers, dev)
 
     const_specs = [parse_spec(r.steer) if r.steer is not None else {} for r in rows]
     const_vecs = [vec_of(s) if s else {} for s in const_specs]
@@ -352,16 +361,6 @@ def monitor_batch(lm: LoadedModel, bank: EmotionBank, rows: Sequence[Row], layer
             add = adds.get(block)
             return None if add is None else h + add.to(h.dtype).unsqueeze(1)
         return fn
-
-    def scores_of(h: Tensor) -> NDArray[np.float64]:
-        x = h.to(f32)
-        proj = x @ vecs.T
-        if kind == "z":
-            proj = (proj - mean) / std
-        elif kind == "cosine":
-            proj = proj / x.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-        out: NDArray[np.float64] = proj.double().cpu().numpy()
-        return out
 
     from emoscope.model.chat import pad_batch
     from emoscope.model.hooks import position_ids as positions

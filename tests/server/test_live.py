@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from browser import FLAGS, chromium
+from browser import page
 from server.test_api import MSGS, _reference
 
 
@@ -32,57 +32,32 @@ def test_official_openai_client_streams_a_steered_reply_with_readings(live_url: 
 
 
 def test_dashboard_in_chromium(live_url: str, tmp_path: Path) -> None:
-    import pytest
-
-    exe = chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        exe = None
-    if exe is None:
-        import os
-
-        if os.environ.get("EMOSCOPE_REQUIRE_BROWSER") == "1":
-            pytest.fail("headless Chromium and Playwright are required (EMOSCOPE_REQUIRE_BROWSER=1)")
-        pytest.skip("no Chromium/Playwright: bash scripts/setup.sh installs them (Debian's chromium, as root)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=FLAGS)
-        try:
-            pg = browser.new_page(viewport={"width": 1200, "height": 900})
-            errors: list[str] = []
-            pg.on("pageerror", lambda e: errors.append(str(e)))
-            sent: list[dict[str, Any]] = []
-            pg.on("request", lambda r: sent.append(json.loads(r.post_data or "{}"))
-                  if r.url.endswith("/v1/chat/completions") else None)
-            pg.goto(live_url + "/")
-            pg.wait_for_selector("body[data-ready='1']")
-            # read: type a text, find the heatmap, hover a token
-            pg.fill("#read-text", "the quiet harbour light fell across the water")
-            pg.click("#read-go")
-            pg.wait_for_selector("#read-out .tok")
-            toks = pg.query_selector_all("#read-out .tok")
-            assert len(toks) > 3 and toks[2].evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
-            toks[2].hover()
-            assert pg.is_visible("#tip") and len(pg.query_selector_all("#tip div")) == 1 + 5
-            # chat: move a slider, send a turn, see tokens stream and gauges move
-            pg.click("nav button[data-tab='chat']")
-            slider = pg.query_selector(".slider[data-emotion='happy']")
-            assert slider is not None
-            slider.fill("0.15")
-            pg.fill("#chat-input", "the lamp glows")
-            pg.click("#chat-send")
-            pg.wait_for_function("document.querySelector('.msg.assistant') && "
-                                 "document.querySelector('.msg.assistant').textContent.length > 0")
-            pg.wait_for_function("[...document.querySelectorAll('.gauge')].some(g => g.dataset.value !== undefined)")
-            assert sent and sent[-1]["emoscope"]["steer"] == {"happy": 0.15} and sent[-1]["stream"] is True
-            values = pg.eval_on_selector_all(".gauge", "gs => gs.map(g => g.dataset.value)")
-            assert any(v is not None for v in values)
-            # explore: the map of the bank
-            pg.click("nav button[data-tab='explore']")
-            pg.wait_for_selector("#map circle")
-            pg.click("#map circle")
-            assert "nearest" in pg.inner_text("#near")
-            pg.screenshot(path=str(tmp_path / "dashboard.png"))
-            assert not errors, errors
-        finally:
-            browser.close()
+    with page(live_url + "/", width=1200) as pg:
+        sent: list[dict[str, Any]] = []
+        pg.on("request", lambda r: sent.append(json.loads(r.post_data or "{}"))
+              if r.url.endswith("/v1/chat/completions") else None)
+        # read: type a text, find the heatmap, hover a token
+        pg.fill("#read-text", "the quiet harbour light fell across the water")
+        pg.click("#read-go")
+        pg.wait_for_selector("#read-out .tok")
+        toks = pg.query_selector_all("#read-out .tok")
+        assert len(toks) > 3 and toks[2].evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
+        toks[2].hover()
+        assert pg.is_visible("#tip") and len(pg.query_selector_all("#tip div")) == 1 + 5
+        # chat: move a slider, send a turn, see tokens stream and gauges move
+        pg.click("nav button[data-tab='chat']")
+        slider = pg.query_selector(".slider[data-emotion='happy']")
+        assert slider is not None
+        slider.fill("0.15")
+        pg.fill("#chat-input", "the lamp glows")
+        pg.click("#chat-send")
+        pg.wait_for_function("document.querySelector('.msg.assistant') && "
+                             "document.querySelector('.msg.assistant').textContent.length > 0")
+        pg.wait_for_function("[...document.querySelectorAll('.gauge')].some(g => g.dataset.value !== undefined)")
+        assert sent and sent[-1]["emoscope"]["steer"] == {"happy": 0.15} and sent[-1]["stream"] is True
+        # explore: the map of the bank
+        pg.click("nav button[data-tab='explore']")
+        pg.wait_for_selector("#map circle")
+        pg.click("#map circle")
+        assert "nearest" in pg.inner_text("#near")
+        pg.screenshot(path=str(tmp_path / "dashboard.png"))
