@@ -34,6 +34,8 @@ def test_health_emotions_banks_metrics(client: Any, served: tuple[Any, Any]) -> 
     assert client.get("/v1/banks").json()["banks"][0]["default_layer"] == served[1].default_layer
     m = client.get("/v1/bank/map").json()
     assert len(m["xy"]) == len(names) and len(m["nearest"][0]) == min(5, len(names) - 1)
+    assert client.get("/openapi.json").json()["info"]["title"] == "emoscope"
+    assert client.get("/docs").status_code == 404  # it would load assets from a CDN
     text = client.get("/metrics").text
     assert "# TYPE emoscope_requests_total counter" in text and 'route="/healthz",status="200"' in text
 

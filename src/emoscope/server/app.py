@@ -135,7 +135,8 @@ def create_app(lm: LoadedModel, bank: EmotionBank, limits: ServerLimits | None =
         yield
         engine.close()
 
-    app = FastAPI(title="emoscope", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=lifespan)
+    # No /docs page: it would fetch its assets from a CDN; the schema is at /openapi.json.
+    app = FastAPI(title="emoscope", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.engine = engine
     started = time.time()
 
