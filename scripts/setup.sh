@@ -29,6 +29,7 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing Chromium for the HTML view tests (apt-get install chromium)"
+    export DEBIAN_FRONTEND=noninteractive
     (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
       apt-get install -y -qq chromium >/dev/null 2>&1; }) || echo "note: Chromium not installed; browser tests will skip"
   else
