@@ -141,95 +141,220 @@ def monitor(lm: LoadedModel, bank: EmotionBank, prompt: str | Sequence[Mapping[s
     ``on_event`` is called with every :class:`Event` (they are also attached to the yielded steps).
     """
     bank.check_model(lm.fingerprint, lm.name, allow_mismatch)
-    read_layer = bank.default_layer if layer is None else layer
-    bank.layer_index(read_layer)  # an unknown layer fails here, with the bank's message
-    rules, conds = make_rules(bank, alerts, when, window)
-    s_layers = [bank.default_layer] if steer_layers is None else list(steer_layers)
-    for sl in s_layers:
-        if not 0 <= sl < lm.n_layers:
-            raise SteeringError(f"layer {sl} does not exist; {lm.name} has blocks 0-{lm.n_layers - 1}")
-    ids = _prompt_ids(lm, prompt)
-
-    dev = lm.device
-    scores_of = _scorer(bank, read_layer, kind, dev)
-
-    def vec_of(spec: Mapping[str, float]) -> dict[int, Tensor]:
-        return _steer_vectors(bank, spec, s_layers, dev)
-
-    constant_spec = parse_spec(steer) if steer is not None else {}
-    constant = vec_of(constant_spec) if constant_spec else {}
-    cond_vecs = [vec_of(c.spec) for c in conds]
-    active = [False] * len(conds)
+    read_layer, s_layers = _layers(lm, bank, layer, steer_layers)
+    row = Row(_prompt_ids(lm, prompt), max_new_tokens, alerts, when, steer, do_sample, temperature, seed)
+    gen = _RowGeneration(lm, bank, row, s_layers, window)
+    scores_of = _scorer(bank, read_layer, kind, lm.device)
     seen: list[Tensor] = []
 
     def hook_for(block: int) -> HookFn:
         def fn(h: Tensor) -> Tensor | None:
             if block == read_layer:
                 seen.append(h[0, -1].detach())
-            add = constant.get(block)
-            for on, v in zip(active, cond_vecs, strict=True):
-                if on and block in v:  # the reading layer need not be a steering layer
-                    add = v[block] if add is None else add + v[block]
+            add = gen.addition(block)
             return None if add is None else h + add.to(h.dtype)
         return fn
 
-    alert_watch = [RuleWatch(r) for r in rules]
-    cond_watch = [RuleWatch(c.rule) for c in conds]
-    stops = set(stop_ids(lm))
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    new: list[int] = []
-    text = ""
-    hooks = {b: hook_for(b) for b in sorted({read_layer, *s_layers})}
-    params = inspect.signature(lm.model.forward).parameters
-    cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
-    first_kw = {"logits_to_keep": 1} if "logits_to_keep" in params else {}  # the prompt pass: last row only
-    alert_idx = [bank.emotion_index(r.emotion) for r in rules]
-    cond_idx = [bank.emotion_index(c.rule.emotion) for c in conds]
-
-    def forward(**kw: Any) -> Any:
-        # Hooks and no-grad only around each forward pass, never across a yield: the caller's code between
-        # steps (another reading, another model call) sees neither this call's hooks nor its grad mode.
-        with torch.no_grad(), block_hooks(lm.blocks, hooks):
-            return lm.model(use_cache=True, **kw)
-
-    out = forward(input_ids=torch.tensor([ids], device=dev), **first_kw)
+    forward, cache_kw, first_kw = _forward(lm, {b: hook_for(b) for b in sorted({read_layer, *s_layers})})
+    out = forward(input_ids=torch.tensor([row.ids], device=lm.device), **first_kw)
     for step in range(max_new_tokens):
-        logits = out.logits[0, -1].float()
-        if do_sample:
-            probs = torch.softmax(logits / max(temperature, 1e-6), -1).cpu()
-            tok = int(torch.multinomial(probs, 1, generator=gen))
-        else:
-            tok = int(torch.argmax(logits))
+        tok = gen.choose(out.logits[0, -1])
         scores = scores_of(seen[-1])
         seen.clear()
-        steering_now = _total(constant_spec, conds, active)
-        if tok in stops:
+        result = gen.advance(step, tok, scores)
+        if on_event is not None:
+            for ev in result.events:
+                on_event(ev)
+        yield result
+        if gen.done:
+            break
+        cache = getattr(out, "cache", None) or out.past_key_values
+        out = forward(input_ids=torch.tensor([[tok]], device=lm.device), **{cache_kw: cache})
+
+
+@dataclass(frozen=True)
+class Row:
+    """One request of a batched monitored generation (see :func:`monitor_batch`)."""
+
+    ids: list[int]
+    max_new_tokens: int = 128
+    alerts: Sequence[str | Rule] = ()
+    when: Sequence[tuple[str | Rule, str | Mapping[str, float]] | Condition] = ()
+    steer: str | Mapping[str, float] | None = None
+    do_sample: bool = False
+    temperature: float = 1.0
+    seed: int = 0
+
+
+class _RowGeneration:
+    """The state of one monitored generation: its sampler, steering, rule watches and decoded text.
+
+    Shared by :func:`monitor` (one row) and :func:`monitor_batch` (many), so a row behaves the same in both.
+    """
+
+    def __init__(self, lm: LoadedModel, bank: EmotionBank, row: Row, steer_layers: Sequence[int],
+                 window: int | None) -> None:
+        self.lm, self.bank, self.row = lm, bank, row
+        rules, self.conds = make_rules(bank, row.alerts, row.when, window)
+        self.constant_spec = parse_spec(row.steer) if row.steer is not None else {}
+        self.constant = _steer_vectors(bank, self.constant_spec, steer_layers, lm.device) if self.constant_spec \
+            else {}
+        self.cond_vecs = [_steer_vectors(bank, c.spec, steer_layers, lm.device) for c in self.conds]
+        self.active = [False] * len(self.conds)
+        self.alerts = [(RuleWatch(r), bank.emotion_index(r.emotion)) for r in rules]
+        self.watches = [(RuleWatch(c.rule), bank.emotion_index(c.rule.emotion)) for c in self.conds]
+        self.stops = set(stop_ids(lm))
+        self.sampler = torch.Generator(device="cpu").manual_seed(row.seed)
+        self.new: list[int] = []
+        self.text = ""
+        self.done = False
+
+    def addition(self, block: int) -> Tensor | None:
+        """What this row adds after ``block`` in the next forward pass (``None``: nothing)."""
+        add = self.constant.get(block)
+        for on, v in zip(self.active, self.cond_vecs, strict=True):
+            if on and block in v:  # the reading layer need not be a steering layer
+                add = v[block] if add is None else add + v[block]
+        return add
+
+    def choose(self, logits: Tensor) -> int:
+        """The next token: greedy, or sampled with this row's generator."""
+        if self.row.do_sample:
+            probs = torch.softmax(logits.float() / max(self.row.temperature, 1e-6), -1).cpu()
+            return int(torch.multinomial(probs, 1, generator=self.sampler))
+        return int(torch.argmax(logits.float()))
+
+    def advance(self, step: int, tok: int, scores: NDArray[np.float64]) -> Step:
+        """Record token ``tok`` chosen with ``scores``: its text, the rules' events, the steering for the next
+        pass; ``done`` turns true at a stop token or the token limit."""
+        steering_now = _total(self.constant_spec, self.conds, self.active)
+        if tok in self.stops:
             piece = ""
         else:
-            new.append(tok)
-            full = str(lm.tokenizer.decode(new, skip_special_tokens=True))
-            if full.endswith("\ufffd") and step + 1 < max_new_tokens:
+            self.new.append(tok)
+            full = str(self.lm.tokenizer.decode(self.new, skip_special_tokens=True))
+            if full.endswith("\ufffd") and step + 1 < self.row.max_new_tokens:
                 piece = ""  # an incomplete UTF-8 character: shown with the token that completes it
             else:
-                piece, text = full[len(text):], full
+                piece, self.text = full[len(self.text):], full
         events: list[Event] = []
-        for w, e in zip(alert_watch, alert_idx, strict=True):
+        for w, e in self.alerts:
             change = w.update(scores[e])
             if change:
                 events.append(Event("alert", change, str(w.rule), step, piece, w.mean))
-        for k, (w, c, e) in enumerate(zip(cond_watch, conds, cond_idx, strict=True)):
+        for k, ((w, e), c) in enumerate(zip(self.watches, self.conds, strict=True)):
             change = w.update(scores[e])
             if change:
                 events.append(Event("steer", change, str(w.rule), step, piece, w.mean, c.spec))
-            active[k] = w.active  # from the next forward pass on
-        if on_event is not None:
-            for ev in events:
-                on_event(ev)
-        yield Step(step, tok, piece, scores, bank.emotions, events, steering_now)
-        if tok in stops:
+            self.active[k] = w.active  # from the next forward pass on
+        self.done = tok in self.stops or step + 1 >= self.row.max_new_tokens
+        return Step(step, tok, piece, scores, self.bank.emotions, events, steering_now)
+
+
+def _layers(lm: LoadedModel, bank: EmotionBank, layer: int | None, steer_layers: Sequence[int] | None
+            ) -> tuple[int, list[int]]:
+    """The reading layer (checked against the bank) and the steering layers (checked against the model)."""
+    read_layer = bank.default_layer if layer is None else layer
+    bank.layer_index(read_layer)  # an unknown layer fails here, with the bank's message
+    s_layers = [bank.default_layer] if steer_layers is None else list(steer_layers)
+    for sl in s_layers:
+        if not 0 <= sl < lm.n_layers:
+            raise SteeringError(f"layer {sl} does not exist; {lm.name} has blocks 0-{lm.n_layers - 1}")
+    return read_layer, s_layers
+
+
+def _forward(lm: LoadedModel, hooks: Mapping[int, HookFn]) -> tuple[Callable[..., Any], str, dict[str, Any]]:
+    """A forward pass with ``hooks``, the name of the cache argument, and the prompt pass's extra arguments.
+
+    Hooks and no-grad are installed around each forward pass, never across a yield: the caller's code between
+    steps (another reading, another model call) sees neither this call's hooks nor its grad mode.
+    """
+    params = inspect.signature(lm.model.forward).parameters
+    cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
+    first_kw = {"logits_to_keep": 1} if "logits_to_keep" in params else {}  # the prompt pass: last row only
+
+    def forward(**kw: Any) -> Any:
+        with torch.no_grad(), block_hooks(lm.blocks, hooks):
+            return lm.model(use_cache=True, **kw)
+
+    return forward, cache_kw, first_kw
+
+
+def monitor_batch(lm: LoadedModel, bank: EmotionBank, rows: Sequence[Row], layer: int | None = None,
+                  kind: str = "z", steer_layers: Sequence[int] | None = None, window: int | None = None,
+                  allow_mismatch: bool = False) -> Generator[list[Step | None], None, None]:
+    """Several monitored generations in one batch (left-padded): each step yields one :class:`Step` per row
+    still generating (``None`` for rows that have finished).
+
+    Each row has its own rules and steering, and its own sampling generator seeded like :func:`monitor`'s, so a
+    row's tokens and readings are those of the same request run alone, up to floating-point differences between
+    batch shapes: in float32 we measured none; in bfloat16 padding changed 2 of 8 greedy replies of the default
+    model, which is why the server batches only in float32.
+    """
+    from emoscope.model.chat import pad_batch
+    from emoscope.model.hooks import position_ids
+
+    bank.check_model(lm.fingerprint, lm.name, allow_mismatch)
+    if not rows:
+        return
+    read_layer, s_layers = _layers(lm, bank, layer, steer_layers)
+    gens = [_RowGeneration(lm, bank, r, s_layers, window) for r in rows]
+    scores_of = _scorer(bank, read_layer, kind, lm.device)
+    dev, n = lm.device, len(rows)
+    adds: dict[int, Tensor | None] = {}
+
+    def build_adds() -> None:
+        for sl in s_layers:
+            total: Tensor | None = None
+            for r, g in enumerate(gens):
+                add = g.addition(sl)
+                if add is not None:
+                    if total is None:
+                        total = torch.zeros(n, bank.d_model, dtype=torch.float32, device=dev)
+                    total[r] = add
+            adds[sl] = total
+
+    seen: list[Tensor] = []
+
+    def hook_for(block: int) -> HookFn:
+        def fn(h: Tensor) -> Tensor | None:
+            if block == read_layer:
+                seen.append(h[:, -1].detach())
+            add = adds.get(block)
+            return None if add is None else h + add.to(h.dtype).unsqueeze(1)
+        return fn
+
+    pad = int(lm.tokenizer.pad_token_id)
+    ids, mask = pad_batch([list(r.ids) for r in rows], pad, side="left")
+    ids, mask = ids.to(dev), mask.to(dev)
+    pos = position_ids(mask)
+    forward, cache_kw, first_kw = _forward(lm, {b: hook_for(b) for b in sorted({read_layer, *s_layers})})
+    build_adds()
+    out = forward(input_ids=ids, attention_mask=mask, position_ids=pos, **first_kw)
+    step = 0
+    while True:
+        scores = scores_of(seen[-1])
+        seen.clear()
+        toks: list[int] = []
+        result: list[Step | None] = []
+        for r, g in enumerate(gens):
+            if g.done:
+                toks.append(pad)
+                result.append(None)
+                continue
+            tok = g.choose(out.logits[r, -1])
+            result.append(g.advance(step, tok, scores[r]))
+            toks.append(tok)
+        yield result
+        if all(g.done for g in gens):
             break
+        step += 1
+        build_adds()
+        mask = torch.cat([mask, torch.ones(n, 1, dtype=mask.dtype, device=dev)], dim=1)
+        pos = pos[:, -1:] + 1
         cache = getattr(out, "cache", None) or out.past_key_values
-        out = forward(input_ids=torch.tensor([[tok]], device=dev), **{cache_kw: cache})
+        out = forward(input_ids=torch.tensor(toks, device=dev).unsqueeze(1), attention_mask=mask, position_ids=pos,
+                      **{cache_kw: cache})
 
 
 def _scorer(bank: EmotionBank, layer: int, kind: str, device: Any) -> Callable[[Tensor], NDArray[np.float64]]:
@@ -285,154 +410,3 @@ def _prompt_ids(lm: LoadedModel, prompt: str | Sequence[Mapping[str, str]] | Seq
 
 def _fmt_spec(spec: Mapping[str, float]) -> str:
     return ",".join(f"{k}={v:+g}" for k, v in spec.items())
-
-
-@dataclass(frozen=True)
-class Row:
-    """One request of a batched monitored generation (see :func:`monitor_batch`)."""
-
-    ids: list[int]
-    max_new_tokens: int = 128
-    alerts: Sequence[str | Rule] = ()
-    when: Sequence[tuple[str | Rule, str | Mapping[str, float]] | Condition] = ()
-    steer: str | Mapping[str, float] | None = None
-    do_sample: bool = False
-    temperature: float = 1.0
-    seed: int = 0
-
-
-def monitor_batch(lm: LoadedModel, bank: EmotionBank, rows: Sequence[Row], layer: int | None = None,
-                  kind: str = "z", steer_layers: Sequence[int] | None = None, window: int | None = None,
-                  allow_mismatch: bool = False) -> Generator[list[Step | None], None, None]:
-    """Several monitored generations in one batch (left-padded): each step yields one :class:`Step` per row
-    still generating (``None`` for rows that have finished).
-
-    Each row has its own rules and steering, and its own sampling generator seeded like :func:`monitor`'s, so a
-    row's tokens and readings are those of the same request run alone, up to floating-point differences between
-    batch shapes: in float32 we measured none; in bfloat16 padding changed 2 of 8 greedy replies of the default
-    model, which is why the server batches only in float32.
-    """
-    bank.check_model(lm.fingerprint, lm.name, allow_mismatch)
-    if not rows:
-        return
-    read_layer = bank.default_layer if layer is None else layer
-    bank.layer_index(read_layer)  # an unknown layer fails here, with the bank's message
-    s_layers = [bank.default_layer] if steer_layers is None else list(steer_layers)
-    for sl in s_layers:
-        if not 0 <= sl < lm.n_layers:
-            raise SteeringError(f"layer {sl} does not exist; {lm.name} has blocks 0-{lm.n_layers - 1}")
-    parsed = [make_rules(bank, r.alerts, r.when, window) for r in rows]
-    dev, f32 = lm.device, torch.float32
-    n, d = len(rows), bank.d_model
-    scores_of = _scorer(bank, read_layer, kind, dev)
-
-    def vec_of(spec: Mapping[str, float]) -> dict[int, Tensor]:
-        return _steer_vectors(bank, spec, s_layers, dev)
-
-    const_specs = [parse_spec(r.steer) if r.steer is not None else {} for r in rows]
-    const_vecs = [vec_of(s) if s else {} for s in const_specs]
-    cond_vecs = [[vec_of(c.spec) for c in conds] for _rules, conds in parsed]
-    active = [[False] * len(conds) for _rules, conds in parsed]
-    alert_w = [[RuleWatch(r) for r in rules] for rules, _c in parsed]
-    cond_w = [[RuleWatch(c.rule) for c in conds] for _r, conds in parsed]
-    alert_i = [[bank.emotion_index(r.emotion) for r in rules] for rules, _c in parsed]
-    cond_i = [[bank.emotion_index(c.rule.emotion) for c in conds] for _r, conds in parsed]
-    adds: dict[int, Tensor | None] = {}
-
-    def build_adds() -> None:
-        for sl in s_layers:
-            total: Tensor | None = None
-            for r in range(n):
-                add = const_vecs[r].get(sl)
-                for on, v in zip(active[r], cond_vecs[r], strict=True):
-                    if on:
-                        add = v[sl] if add is None else add + v[sl]
-                if add is not None:
-                    total = torch.zeros(n, d, dtype=f32, device=dev) if total is None else total
-                    total[r] = add
-            adds[sl] = total
-
-    seen: list[Tensor] = []
-
-    def hook_for(block: int) -> HookFn:
-        def fn(h: Tensor) -> Tensor | None:
-            if block == read_layer:
-                seen.append(h[:, -1].detach())
-            add = adds.get(block)
-            return None if add is None else h + add.to(h.dtype).unsqueeze(1)
-        return fn
-
-    from emoscope.model.chat import pad_batch
-    from emoscope.model.hooks import position_ids as positions
-
-    pad = int(lm.tokenizer.pad_token_id)
-    ids, mask = pad_batch([list(r.ids) for r in rows], pad, side="left")
-    ids, mask = ids.to(dev), mask.to(dev)
-    pos = positions(mask)
-    hooks = {b: hook_for(b) for b in sorted({read_layer, *s_layers})}
-    params = inspect.signature(lm.model.forward).parameters
-    cache_kw = "cache" if "cache" in params else "past_key_values"
-    first_kw = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
-    stops = set(stop_ids(lm))
-    gens = [torch.Generator(device="cpu").manual_seed(r.seed) for r in rows]
-    new: list[list[int]] = [[] for _ in rows]
-    texts = [""] * n
-    done = [False] * n
-
-    def forward(**kw: Any) -> Any:
-        with torch.no_grad(), block_hooks(lm.blocks, hooks):
-            return lm.model(use_cache=True, **kw)
-
-    build_adds()
-    out = forward(input_ids=ids, attention_mask=mask, position_ids=pos, **first_kw)
-    step = 0
-    while not all(done):
-        logits = out.logits[:, -1].float()
-        scores = scores_of(seen[-1])
-        seen.clear()
-        toks = []
-        result: list[Step | None] = []
-        for r, row in enumerate(rows):
-            if done[r]:
-                toks.append(pad)
-                result.append(None)
-                continue
-            if row.do_sample:
-                probs = torch.softmax(logits[r] / max(row.temperature, 1e-6), -1).cpu()
-                tok = int(torch.multinomial(probs, 1, generator=gens[r]))
-            else:
-                tok = int(torch.argmax(logits[r]))
-            steering_now = _total(const_specs[r], parsed[r][1], active[r])
-            if tok in stops:
-                piece = ""
-            else:
-                new[r].append(tok)
-                full = str(lm.tokenizer.decode(new[r], skip_special_tokens=True))
-                if full.endswith("\ufffd") and step + 1 < row.max_new_tokens:
-                    piece = ""
-                else:
-                    piece, texts[r] = full[len(texts[r]):], full
-            events: list[Event] = []
-            for w, e in zip(alert_w[r], alert_i[r], strict=True):
-                change = w.update(scores[r, e])
-                if change:
-                    events.append(Event("alert", change, str(w.rule), step, piece, w.mean))
-            for k, (w, c, e) in enumerate(zip(cond_w[r], parsed[r][1], cond_i[r], strict=True)):
-                change = w.update(scores[r, e])
-                if change:
-                    events.append(Event("steer", change, str(w.rule), step, piece, w.mean, c.spec))
-                active[r][k] = w.active
-            result.append(Step(step, tok, piece, scores[r], bank.emotions, events, steering_now))
-            if tok in stops or step + 1 >= row.max_new_tokens:
-                done[r] = True
-            toks.append(tok)
-        yield result
-        if all(done):
-            break
-        step += 1
-        build_adds()
-        mask = torch.cat([mask, torch.ones(n, 1, dtype=mask.dtype, device=dev)], dim=1)
-        pos = pos[:, -1:] + 1
-        cache = getattr(out, "cache", None) or out.past_key_values
-        out = forward(input_ids=torch.tensor(toks, device=dev).unsqueeze(1), attention_mask=mask, position_ids=pos,
-                      **{cache_kw: cache})
