@@ -61,6 +61,8 @@ DtypeOpt = Annotated[str, typer.Option(help="Compute dtype: bfloat16 (about 3x f
 BankOpt = Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")]
 BankModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")]
 MismatchOpt = Annotated[bool, typer.Option(help="Use the bank with another model anyway.")]
+PromptOpt = Annotated[str | None, typer.Option(help="A user message (rendered with the chat template).")]
+ChatFileOpt = Annotated[Path | None, typer.Option(help="JSON file: a list of {\"role\", \"content\"} messages.")]
 
 
 @app.command()
@@ -334,9 +336,8 @@ def steer(
     bank: BankOpt,
     steer_spec: Annotated[str, typer.Option("--steer", help="Emotions and strengths in the paper's unit (fraction "
                                             "of the mean residual norm), e.g. 'calm=+0.1,desperate=-0.05'.")],
-    prompt: Annotated[str | None, typer.Option(help="A user message (rendered with the chat template).")] = None,
-    chat: Annotated[Path | None, typer.Option(help="JSON file: a list of {\"role\", \"content\"} messages.")
-                    ] = None,
+    prompt: PromptOpt = None,
+    chat: ChatFileOpt = None,
     layers: Annotated[str | None, typer.Option(help="Blocks to steer at: '20', '15-20', '10,14' (default: the "
                                                "bank's default layer).")] = None,
     positions: Annotated[str, typer.Option(help="all, prompt, generated, or a token span START:END of the "
@@ -550,9 +551,8 @@ def _monitor_setup(b: Any, alert: list[str] | None, when: list[str] | None, stee
 @app.command()
 def generate(
     bank: BankOpt,
-    prompt: Annotated[str | None, typer.Option(help="A user message (rendered with the chat template).")] = None,
-    chat: Annotated[Path | None, typer.Option(help="JSON file: a list of {\"role\", \"content\"} messages.")
-                    ] = None,
+    prompt: PromptOpt = None,
+    chat: ChatFileOpt = None,
     monitor: Annotated[bool, typer.Option("--monitor", help="Stream tokens with live readings of all emotions "
                                           "(implied by --alert and --when).")] = False,
     alert: AlertOpt = None,

@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field
 from emoscope.bank import BankError, EmotionBank
 from emoscope.core.rules import RuleError
 from emoscope.model.chat import ChatError, encode_chat, encode_text
+from emoscope.model.generate import stop_ids
 from emoscope.model.loading import LoadedModel
 from emoscope.server.engine import Busy, Emit, Engine
 from emoscope.steering import SteeringError
@@ -129,6 +130,7 @@ def create_app(lm: LoadedModel, bank: EmotionBank, limits: ServerLimits | None =
             gen.close()
 
     engine = Engine(lim.max_pending, max_batch, run_batch)
+    stops = set(stop_ids(lm))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -230,9 +232,6 @@ def create_app(lm: LoadedModel, bank: EmotionBank, limits: ServerLimits | None =
             job = engine.submit(work, loop, batch_key=(layer, opts.window), payload=(layer, row, opts.window))
         except Busy as exc:
             raise ApiError(429, str(exc), "rate_limit_error") from None
-        from emoscope.model.generate import stop_ids
-
-        stops = set(stop_ids(lm))
 
         if not req.stream:
             steps: list[Step] = []
