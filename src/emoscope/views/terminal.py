@@ -62,6 +62,7 @@ def token_table(reading: Reading, top: int = 3, roles: Sequence[str] | None = No
         table.add_column(w, justify="right")
     keep = reading.keep(roles)
     scale = colour_scale(reading.scores[keep] if keep.any() else reading.scores)
+    columns = [reading.series(w) for w in watch]
     for t, tok in enumerate(reading.tokens):
         if not keep[t]:
             continue
@@ -72,7 +73,7 @@ def token_table(reading: Reading, top: int = 3, roles: Sequence[str] | None = No
         if reading.roles is not None:
             row.append(reading.roles[t])
         row += [repr(tok), best]
-        row += [f"{reading.series(w)[t]:+.2f}" for w in watch]
+        row += [f"{c[t]:+.2f}" for c in columns]
         table.add_row(*row)
     return table
 
