@@ -13,9 +13,10 @@ import pytest
 from emoscope.bank import BankError, EmotionBank
 from emoscope.core.recipe import Recipe
 from emoscope.corpus import Corpus, CorpusError
-from emoscope.extraction import Progress, extract, iter_extract
+from emoscope.extraction import extract, iter_extract
 from emoscope.model.layers import LayerError
 from emoscope.model.loading import load_model
+from emoscope.progress import Progress
 from emoscope.read import read_chat, read_text
 
 HERE = Path(__file__).parent

@@ -91,8 +91,8 @@ def extract(
 
     from emoscope.core.recipe import Recipe
     from emoscope.corpus import Corpus
-    from emoscope.extraction import Progress as Event
     from emoscope.extraction import iter_extract
+    from emoscope.progress import Progress as Event
 
     def run() -> None:
         if out.exists() and not out.is_dir():

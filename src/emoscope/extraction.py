@@ -30,23 +30,10 @@ from emoscope.model.chat import encode_chat, encode_text, pad_batch
 from emoscope.model.hooks import forward_through, position_ids
 from emoscope.model.layers import default_layer, resolve_layers
 from emoscope.model.loading import LoadedModel, cache_root
+from emoscope.progress import Progress, ProgressFn
 from emoscope.safetensors_io import write_safetensors
 
 SHARD_FORMAT = "1"
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A progress event: ``stage`` is ``stories`` or ``neutral``; counts are items and tokens so far."""
-
-    stage: str
-    done: int
-    total: int
-    tokens: int
-    cached: bool = False
-
-
-ProgressFn = Callable[[Progress], None]
 
 
 def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

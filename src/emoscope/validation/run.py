@@ -23,11 +23,12 @@ from emoscope.core.lexical import TfidfCentroid
 from emoscope.core.recipe import NeutralStats, Recipe
 from emoscope.core.stats import detection_summary, ranks_of_truth
 from emoscope.corpus import Corpus
-from emoscope.extraction import Progress, StoryMeans, iter_neutral_moments, iter_story_means, run_key
+from emoscope.extraction import StoryMeans, iter_neutral_moments, iter_story_means, run_key
 from emoscope.model.chat import encode_chat, encode_text, pad_batch
 from emoscope.model.hooks import record
 from emoscope.model.loading import LoadedModel, cache_root
 from emoscope.model.unembed import first_token_ids, unembed
+from emoscope.progress import Progress
 from emoscope.read import check_bank
 from emoscope.validation import analysis as A
 from emoscope.validation.stimuli import load_scenarios, load_templates
