@@ -13,6 +13,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from emoscope.progress import Progress, ProgressFn
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Find, validate, read and steer the 171 emotion-concept vectors inside a language model.")
 corpus_app = typer.Typer(no_args_is_help=True, help="Validate, count and generate stimulus corpora.")
@@ -298,7 +300,7 @@ def validate(
             try:
                 v = run_validation(lm, b, c, str(norms) if norms else None, str(scenarios) if scenarios else None,
                                    str(templates) if templates else None, draws=draws, shard_dir=cache,
-                                   stage=stage, allow_mismatch=allow_model_mismatch)
+                                   progress=stage, allow_mismatch=allow_model_mismatch)
             except StimulusError as exc:
                 _fail(str(exc))
         v.metrics["seconds"] = round(time.perf_counter() - t0, 1)
@@ -470,7 +472,7 @@ def scan(
         bar, stage = _stage_bar(as_json)
         with bar:
             result = run_scan(lm, b, texts(), layer, kind, k, context, max_tokens, batch_size,
-                              allow_model_mismatch, progress=lambda n, _t: stage("texts", n, total))
+                              allow_model_mismatch, progress=lambda p: stage(Progress("texts", p.done, total)))
         data = result.to_dict()
         target.mkdir(parents=True, exist_ok=True)
         with atomic_file(target / "scan.json") as fh:
@@ -1022,18 +1024,19 @@ def _beside_bank(bank: Path, name: str) -> Path:
     return (bank.parent if bank.suffix == ".safetensors" else bank) / name
 
 
-def _stage_bar(quiet: bool) -> tuple[Any, Callable[[str, int, int], None]]:
+def _stage_bar(quiet: bool) -> tuple[Any, ProgressFn]:
     """A progress bar (on a terminal, unless ``quiet``) with one row per named stage, and its update function."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    transient=True, disable=quiet or not sys.stderr.isatty())
     tasks: dict[str, Any] = {}
 
-    def stage(name: str, done: int, total: int) -> None:
-        if name not in tasks:
-            tasks[name] = bar.add_task(name, total=total)
-        bar.update(tasks[name], completed=done, total=total)
+    def stage(p: Progress) -> None:
+        if p.stage not in tasks:
+            tasks[p.stage] = bar.add_task(p.stage, total=p.total)
+        bar.update(tasks[p.stage], completed=p.done, total=p.total)
 
     return bar, stage
 

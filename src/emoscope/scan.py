@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -25,6 +25,7 @@ from emoscope.bank import EmotionBank
 from emoscope.core.streaming import Histogram, TopK
 from emoscope.model.chat import Encoded, encode_text
 from emoscope.model.loading import LoadedModel
+from emoscope.progress import Progress, ProgressFn
 from emoscope.read import read_encoded
 
 RANGES = {"z": (-8.0, 8.0), "cosine": (-1.0, 1.0)}
@@ -87,8 +88,11 @@ def _batches(items: Iterable[tuple[str, str]], n: int) -> Iterator[list[tuple[st
 
 def scan(lm: LoadedModel, bank: EmotionBank, texts: Iterable[tuple[str, str]], layer: int | None = None,
          kind: str = "z", k: int = 5, context: int = 12, max_tokens: int = 512, batch_size: int = 8,
-         allow_mismatch: bool = False, progress: Callable[[int, int], None] | None = None) -> ScanResult:
-    """Scan ``(id, text)`` pairs (see the module docstring); ``progress(texts, tokens)`` after each batch.
+         allow_mismatch: bool = False, progress: ProgressFn | None = None) -> ScanResult:
+    """Scan ``(id, text)`` pairs (see the module docstring).
+
+    ``progress`` gets a :class:`~emoscope.progress.Progress` after each batch (stage ``texts``; ``total`` 0 means
+    unknown).
 
     Texts longer than ``max_tokens`` tokens are cut there (counted in ``truncated``); ``context`` tokens on each
     side of the peak make a snippet.
@@ -124,7 +128,7 @@ def scan(lm: LoadedModel, bank: EmotionBank, texts: Iterable[tuple[str, str]], l
                 t = int(peak_t[e]) + first
                 top.offer_one(int(e), float(peak_v[e]), _snippet(text, enc.offsets, t, float(peak_v[e]), tid, context))
         if progress is not None:
-            progress(result.texts, result.tokens)
+            progress(Progress("texts", result.texts, 0, tokens=result.tokens))
     if hist is None or result.texts == 0:
         raise ValueError("no texts to scan")
     result.histogram = hist

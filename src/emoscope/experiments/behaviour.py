@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,9 @@ from emoscope.experiments.sandbox import Limits, run_tests
 from emoscope.model.chat import encode_chat
 from emoscope.model.generate import generate
 from emoscope.model.loading import LoadedModel
+from emoscope.progress import Progress, ProgressFn
 from emoscope.steering import SteeringError, steer
 
-Progress = Callable[[str, int, int], None]
 BASELINE = "none"
 
 
@@ -84,7 +84,7 @@ def run_behaviour(lm: LoadedModel, bank: EmotionBank, scenario: str, emotions: S
                   max_new_tokens: int = 160, attempts: int = 2, batch_size: int = 8, temperature: float = 0.8,
                   seed: int = 0, watch: Sequence[str] = ("desperate", "calm"), traces: int = 3,
                   judge: Any | None = None, items_path: str | Path | None = None, store: str | Path | None = None,
-                  limits: Limits | None = None, progress: Progress | None = None,
+                  limits: Limits | None = None, progress: ProgressFn | None = None,
                   allow_mismatch: bool = False) -> dict[str, Any]:
     """Run the sweep and return plain data: settings, per-condition rates with 95% intervals, rollouts, traces.
 
@@ -129,7 +129,7 @@ def run_behaviour(lm: LoadedModel, bank: EmotionBank, scenario: str, emotions: S
         if store is not None:
             _append(Path(store) / "rollouts.jsonl", results)
         if progress is not None:
-            progress("rollouts", min((b + 1) * batch_size, len(rows)), len(rows))
+            progress(Progress("rollouts", min((b + 1) * batch_size, len(rows)), len(rows)))
     ordered = [done[r["key"]] for r in rows]
     result = {"scenario": scenario, "behaviour": BEHAVIOUR[scenario], "model": bank.model, "layers": chosen,
               "settings": settings, "unit": {str(layer): float(bank.stat("mean_residual_norm", layer))
@@ -256,7 +256,7 @@ def _rates(scenario: str, rows: list[dict[str, Any]], conds: list[tuple[str, flo
 
 
 def _traces(lm: LoadedModel, bank: EmotionBank, rows: list[dict[str, Any]], by_id: dict[str, Item],
-            conds: list[tuple[str, float]], watch: list[str], n: int, progress: Progress | None
+            conds: list[tuple[str, float]], watch: list[str], n: int, progress: ProgressFn | None
             ) -> list[dict[str, Any]]:
     """Readings of the watched emotions along the first ``n`` rollouts of the baseline and the strongest
     condition: at the start of each Assistant turn (the paper's read-out point) and along the last reply."""
@@ -299,5 +299,5 @@ def _traces(lm: LoadedModel, bank: EmotionBank, rows: list[dict[str, Any]], by_i
                                for w, e in zip(watch, idx, strict=True)},
                     "labels": r["labels"]})
         if progress is not None:
-            progress("traces", k + 1, len(picks))
+            progress(Progress("traces", k + 1, len(picks)))
     return out

@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,14 +38,12 @@ from emoscope.core.stats import pearson, spearman
 from emoscope.model.chat import Encoded, encode_chat, encode_prefilled, pad_batch
 from emoscope.model.hooks import position_ids, record
 from emoscope.model.loading import LoadedModel
+from emoscope.progress import Progress, ProgressFn
 from emoscope.steering import span_mask, steer
 
 QUESTION = "Would you prefer to (A) {a} or (B) {b}?"
 FEELING = "How would you feel if you were asked to {activity}?"
 CATEGORIES = ("helpful", "engaging", "social", "self-curiosity", "neutral", "aversive", "misaligned", "unsafe")
-
-Progress = Callable[[str, int, int], None]
-
 
 class ActivityError(ValueError):
     """An activities file is missing or malformed."""
@@ -280,12 +278,15 @@ def spread_emotions(r: dict[str, float], n: int) -> list[str]:
 
 def run_preferences(lm: LoadedModel, bank: EmotionBank, activities: Sequence[Activity], layer: int | None = None,
                     emotions: Sequence[str] | int | None = 35, strength: float = 0.5, pairs: int | None = None,
-                    batch_size: int = 16, seed: int = 0, progress: Progress | None = None) -> dict[str, Any]:
+                    batch_size: int = 16, seed: int = 0, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Preferences, probe correlations and (unless ``emotions`` is 0 or empty) the causal steering test."""
     bank.check_model(lm.fingerprint, lm.name)
     layer = lm.n_layers // 2 if layer is None else layer
     bank.layer_index(layer)
-    note = progress or (lambda _s, _d, _t: None)
+    def note(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(Progress(stage, done, total))
+
     n = len(activities)
     plist = pair_list(n, pairs, seed)
     enc = [encode_question(lm.tokenizer, activities[i].text, activities[j].text) for i, j in plist]

@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ import torch
 from emoscope.bank import EmotionBank
 from emoscope.model.chat import encode_prefilled
 from emoscope.model.loading import LoadedModel
+from emoscope.progress import Progress, ProgressFn
 from emoscope.steering import steer
 
 PROMPTS: dict[str, tuple[str, str]] = {
@@ -69,7 +70,7 @@ def summarise(delta: np.ndarray, own_ids: Sequence[int], emotions: Sequence[str]
 
 def steering_check(lm: LoadedModel, bank: EmotionBank, strength: float = 0.5, layer: int | None = None,
                    emotions: Sequence[str] | None = None, batch_size: int = 32,
-                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                   progress: ProgressFn | None = None) -> dict[str, Any]:
     """Run the check for both prompts; returns JSON-ready results (see :func:`summarise`)."""
     bank.check_model(lm.fingerprint, lm.name)
     layer = bank.default_layer if layer is None else layer
@@ -91,7 +92,7 @@ def steering_check(lm: LoadedModel, bank: EmotionBank, strength: float = 0.5, la
         base = _logprobs(lm, bank, ids, mask_row, cols, layer, 1, None)[0]
         done += 1
         if progress:
-            progress(done, total)
+            progress(Progress("steering-check", done, total))
         steered = np.zeros((len(chosen), len(cols)))
         for start in range(0, len(chosen), batch_size):
             part = chosen[start : start + batch_size]
@@ -99,7 +100,7 @@ def steering_check(lm: LoadedModel, bank: EmotionBank, strength: float = 0.5, la
                                                            [{e: strength} for e in part])
             done += 1
             if progress:
-                progress(done, total)
+                progress(Progress("steering-check", done, total))
         delta_cols = steered - base[None]
         # re-index to token ids for summarise
         col_of = {t: i for i, t in enumerate(cols)}

@@ -8,7 +8,6 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,10 @@ from emoscope.model.chat import encode_chat, encode_text, pad_batch
 from emoscope.model.hooks import record
 from emoscope.model.loading import LoadedModel, cache_root
 from emoscope.model.unembed import first_token_ids, unembed
-from emoscope.progress import Progress
+from emoscope.progress import Progress, ProgressFn
 from emoscope.read import check_bank
 from emoscope.validation import analysis as A
 from emoscope.validation.stimuli import load_scenarios, load_templates
-
-StageFn = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -85,7 +82,7 @@ def last_token_acts(lm: LoadedModel, texts: list[str], layers: list[int], batch_
 
 def validate(lm: LoadedModel, bank: EmotionBank, corpus: Corpus | None = None, norms_path: str | None = None,
              scenarios_path: str | None = None, templates_path: str | None = None, batch_size: int | None = None,
-             draws: int = 5, shard_dir: Path | None = None, stage: StageFn | None = None,
+             draws: int = 5, shard_dir: Path | None = None, progress: ProgressFn | None = None,
              allow_mismatch: bool = False) -> Validation:
     """Run every validation measurement; see the report's sections for what each one means."""
     corpus = corpus or Corpus.load()
@@ -100,7 +97,9 @@ def validate(lm: LoadedModel, bank: EmotionBank, corpus: Corpus | None = None, n
     recipe = Recipe.from_dict(bank.recipe)
     bs = int(batch_size or bank.recipe.get("batch_size", 16))
     root = (shard_dir or cache_root() / "activations") / run_key(lm, corpus.sha256(), bank.layers, recipe, bs)
-    note = stage or (lambda _s, _d, _t: None)
+    def note(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(Progress(stage, done, total))
 
     def means_of(stories: list[Any], prefix: str) -> StoryMeans:
         ids = [encode_text(lm.tokenizer, s.text).ids for s in stories]
