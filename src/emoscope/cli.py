@@ -985,6 +985,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind; loopback by default (use 0.0.0.0 deliberately).")
                     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    fd: Annotated[int | None, typer.Option(help="Serve on this already listening socket's file descriptor "
+                                           "instead of binding --host/--port (for supervisors and tests).")
+                  ] = None,
     api_key: Annotated[str | None, typer.Option(envvar="EMOSCOPE_API_KEY", help="Require 'Authorization: Bearer "
                                                 "KEY' on /v1/ routes (or set EMOSCOPE_API_KEY).")] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Largest max_tokens a request may ask for.")] = 1024,
@@ -1013,8 +1016,12 @@ def serve(
         limits = ServerLimits(max_body_bytes=max_body_bytes, max_prompt_tokens=max_prompt_tokens,
                               max_tokens=max_tokens, max_pending=max_pending, api_key=api_key, max_batch=max_batch)
         app_ = create_app(lm, b, limits, bank_dir=bank.parent if bank.suffix == ".safetensors" else bank)
-        typer.echo(f"emoscope serving {lm.name} on http://{host}:{port}/ (dashboard), API under /v1/", err=True)
-        uvicorn.run(app_, host=host, port=port, log_level="warning")
+        where = f"file descriptor {fd}" if fd is not None else f"http://{host}:{port}/ (dashboard)"
+        typer.echo(f"emoscope serving {lm.name} on {where}, API under /v1/", err=True)
+        if fd is not None:
+            uvicorn.run(app_, fd=fd, log_level="warning")
+        else:
+            uvicorn.run(app_, host=host, port=port, log_level="warning")
 
     _guard(run)
 
