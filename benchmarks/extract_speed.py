@@ -20,9 +20,10 @@ from pathlib import Path
 import torch
 
 from emoscope.corpus import Corpus
-from emoscope.extraction import _batches, _story_pass, extract
+from emoscope.extraction import extract, length_batches
 from emoscope.model.chat import encode_text, pad_batch
 from emoscope.model.loading import load_model
+from emoscope.model.passes import story_means
 
 
 def main() -> None:
@@ -41,7 +42,7 @@ def main() -> None:
     corpus = Corpus.load()
     stories = corpus.train_stories()
     ids = [encode_text(lm.tokenizer, s.text).ids for s in stories]
-    batches = _batches([len(x) for x in ids], args.batch_size)
+    batches = length_batches([len(x) for x in ids], args.batch_size)
     if args.limit:
         batches = batches[: args.limit]
     layers = list(range(lm.n_layers))
@@ -51,7 +52,7 @@ def main() -> None:
     with torch.no_grad():  # warm-up
         i, m = pad_batch([ids[k] for k in batches[0]], pad)
         lm.model(input_ids=i, attention_mask=m)
-        _story_pass(lm, i, m, layers, 50)
+        story_means(lm, [ids[k] for k in batches[0]], layers, 50)
     for b, batch in enumerate(batches):
         i, m = pad_batch([ids[k] for k in batch], pad)
         n_tok += int(m.sum())
@@ -63,7 +64,7 @@ def main() -> None:
                     lm.model(input_ids=i, attention_mask=m)
                 t_full += time.perf_counter() - t
             else:
-                _story_pass(lm, i, m, layers, 50)
+                story_means(lm, [ids[k] for k in batch], layers, 50)
                 t_ext += time.perf_counter() - t
     full, ext = n_tok / t_full, n_tok / t_ext
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")

@@ -17,7 +17,7 @@ import numpy as np
 
 from emoscope import EmotionBank, load_model
 from emoscope.corpus import Corpus
-from emoscope.extraction import _batches
+from emoscope.extraction import length_batches
 from emoscope.model.chat import encode_text, pad_batch
 from emoscope.model.hooks import position_ids, record
 from emoscope.model.layers import resolve_layers
@@ -36,7 +36,7 @@ def main() -> None:
     skip = int(bank.recipe.get("token_skip", 50))
     ids = [encode_text(lm.tokenizer, s.text).ids for s in held]
     means = {layer: np.zeros((len(held), lm.d_model)) for layer in layers}
-    for batch in _batches([len(x) for x in ids], 32):
+    for batch in length_batches([len(x) for x in ids], 32):
         i, m = pad_batch([ids[k] for k in batch], int(lm.tokenizer.pad_token_id))
         out = record(lm, i, m, layers, token_weights=((position_ids(m) >= skip) & (m > 0)).float())
         for layer in layers:

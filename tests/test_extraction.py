@@ -150,13 +150,13 @@ def test_load_model_from_directory(tiny_model_dir: Path) -> None:
 
 def test_neutral_moments_match_recorded_tokens(llama_lm: Any) -> None:
     from emoscope.core.recipe import NeutralStats
-    from emoscope.extraction import _neutral_pass
     from emoscope.model.chat import pad_batch
     from emoscope.model.hooks import record
+    from emoscope.model.passes import neutral_moments
 
     items = [llama_lm.tokenizer(t)["input_ids"] for t in ["the quiet harbour light", "he laughed at the window"]]
     ids, mask = pad_batch(items, 0, "left")
-    got = _neutral_pass(llama_lm, ids, mask, [1, 3])
+    got = neutral_moments(llama_lm, items, [1, 3])  # padded on the right inside; the reference on the left
     acts = record(llama_lm, ids, mask, [1, 3])
     keep = mask.bool().clone()
     keep[:, :] &= (mask.cumsum(-1) > 1)  # the first real token of each text is left out

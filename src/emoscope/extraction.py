@@ -14,30 +14,33 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from emoscope.bank import EmotionBank
 from emoscope.core.recipe import NeutralStats, Recipe, build_vectors
 from emoscope.corpus import Corpus, CorpusError
-from emoscope.model.chat import encode_chat, encode_text, pad_batch
-from emoscope.model.hooks import forward_through, position_ids
+from emoscope.model.chat import encode_chat, encode_text
 from emoscope.model.layers import default_layer, resolve_layers
 from emoscope.model.loading import LoadedModel, cache_root
+from emoscope.model.passes import neutral_moments, story_means
 from emoscope.progress import Progress, ProgressFn
 from emoscope.safetensors_io import write_safetensors
 
 SHARD_FORMAT = "1"
 
 
-def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length (less padding), in a deterministic order."""
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (less padding), in a deterministic order.
+
+    Example:
+        >>> length_batches([5, 1, 3, 2], 2)
+        [[1, 3], [2, 0]]
+    """
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
@@ -53,54 +56,6 @@ def _load_shard(path: Path) -> dict[str, np.ndarray[Any, Any]] | None:
         return dict(load_file(str(path)))
     except Exception:  # a damaged shard is recomputed
         return None
-
-
-def _story_pass(lm: LoadedModel, ids: Tensor, mask: Tensor, layers: list[int], skip: int
-                ) -> dict[str, np.ndarray[Any, Any]]:
-    pos = position_ids(mask)
-    avg_w = ((pos >= skip) & (mask > 0)).to(torch.float32).to(lm.device)
-    norm_w = ((pos >= 1) & (mask > 0)).to(torch.float32).to(lm.device)
-    n_avg = avg_w.sum(-1, keepdim=True).clamp(min=1.0)
-    means = torch.zeros(ids.shape[0], len(layers), lm.d_model, dtype=torch.float32)
-    norm_sum = torch.zeros(len(layers), dtype=torch.float64)
-
-    def make(k: int) -> Callable[[Tensor], None]:
-        def fn(h: Tensor) -> None:
-            x = h.to(torch.float32)
-            means[:, k] = ((x * avg_w.unsqueeze(-1)).sum(1) / n_avg).cpu()
-            norm_sum[k] = (x.norm(dim=-1) * norm_w).sum().double().cpu()
-        return fn
-
-    forward_through(lm, ids, mask, {layer: make(k) for k, layer in enumerate(layers)})
-    return {"means": means.numpy(), "norm_sum": norm_sum.numpy(),
-            "norm_count": np.array([float(norm_w.sum())]), "n_avg": avg_w.sum(-1).cpu().numpy()}
-
-
-def _neutral_pass(lm: LoadedModel, ids: Tensor, mask: Tensor, layers: list[int]) -> dict[str, np.ndarray[Any, Any]]:
-    pos = position_ids(mask)
-    keep = ((pos >= 1) & (mask > 0)).to(lm.device)
-    d = lm.d_model
-    total = torch.zeros(len(layers), d, dtype=torch.float64)
-    gram = torch.zeros(len(layers), d, d, dtype=torch.float64)
-    norm_sum = torch.zeros(len(layers), dtype=torch.float64)
-
-    def make(k: int) -> Callable[[Tensor], None]:
-        def fn(h: Tensor) -> None:
-            # Second moments about the batch mean in float32 (fast), shifted back in float64 (exact enough):
-            # sum x x^T = sum (x - m)(x - m)^T + n m m^T.
-            x = h[keep].to(torch.float32)
-            m = x.double().mean(0)
-            xc = x - m.to(torch.float32)
-            scatter = (xc.T @ xc).double()
-            total[k] = (m * x.shape[0]).cpu()
-            gram[k] = (scatter + x.shape[0] * torch.outer(m, m)).cpu()
-            norm_sum[k] = x.double().norm(dim=-1).sum().cpu()
-        return fn
-
-    forward_through(lm, ids, mask, {layer: make(k) for k, layer in enumerate(layers)})
-    n = float(keep.sum())
-    return {"count": np.full(len(layers), n), "total": total.numpy(), "gram": gram.numpy(),
-            "norm_sum": norm_sum.numpy(), "norm_count": np.array([n])}
 
 
 @dataclass(frozen=True)
@@ -121,8 +76,7 @@ def iter_story_means(lm: LoadedModel, story_ids: list[list[int]], names: list[st
 
     Yields a :class:`Progress` per batch, then the :class:`StoryMeans`.
     """
-    pad = int(lm.tokenizer.pad_token_id)
-    batches = _batches([len(x) for x in story_ids], batch_size)
+    batches = length_batches([len(x) for x in story_ids], batch_size)
     means = np.zeros((len(story_ids), len(layers), lm.d_model), dtype=np.float32)
     n_avg = np.zeros(len(story_ids))
     norm_sum = np.zeros(len(layers))
@@ -133,8 +87,7 @@ def iter_story_means(lm: LoadedModel, story_ids: list[list[int]], names: list[st
         shard = _load_shard(path) if path.exists() else None
         cached = shard is not None
         if shard is None:
-            ids, mask = pad_batch([story_ids[i] for i in batch], pad)
-            shard = _story_pass(lm, ids, mask, layers, skip)
+            shard = story_means(lm, [story_ids[i] for i in batch], layers, skip)
             _save_shard(path, shard, {"story_ids": json.dumps([names[i] for i in batch])})
         means[batch] = shard["means"]
         n_avg[batch] = shard["n_avg"]
@@ -152,7 +105,6 @@ def iter_neutral_moments(lm: LoadedModel, corpus: Corpus, layers: list[int], bat
     Yields :class:`Progress` events, then a dict with ``count``, ``total``, ``gram``, ``norm_sum``, ``norm_count``.
     """
     tok = lm.tokenizer
-    pad = int(tok.pad_token_id)
     tokens = tokens_before
     dlg_ids = [encode_chat(tok, d.messages(), add_generation_prompt=False).ids for d in corpus.dialogues]
     npath = shard_root / "neutral.safetensors"
@@ -160,9 +112,8 @@ def iter_neutral_moments(lm: LoadedModel, corpus: Corpus, layers: list[int], bat
     if neutral is None:
         acc: dict[str, np.ndarray[Any, Any]] | None = None
         done = 0
-        for batch in _batches([len(x) for x in dlg_ids], batch_size):
-            ids, mask = pad_batch([dlg_ids[i] for i in batch], pad)
-            part = _neutral_pass(lm, ids, mask, layers)
+        for batch in length_batches([len(x) for x in dlg_ids], batch_size):
+            part = neutral_moments(lm, [dlg_ids[i] for i in batch], layers)
             acc = part if acc is None else {k: acc[k] + part[k] for k in acc}
             done += len(batch)
             tokens += sum(len(dlg_ids[i]) for i in batch)

@@ -20,14 +20,15 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import Tensor
+from numpy.typing import NDArray
 
 from emoscope.bank import BankError, EmotionBank
-from emoscope.model.hooks import HookFn, block_hooks
-from emoscope.model.loading import LoadedModel
+
+if TYPE_CHECKING:
+    from emoscope.model.loading import LoadedModel
 
 POSITIONS = ("all", "prompt", "generated")
 _ITEM = re.compile(r"^\s*([^=]+?)\s*=\s*([+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+)\s*$")
@@ -78,21 +79,23 @@ class Steering:
     """What a :func:`steer` context applies: ``vectors[layer]`` is ``[B, D]`` (one row per batch row)."""
 
     layers: list[int]
-    vectors: dict[int, Tensor]
+    vectors: dict[int, NDArray[np.float32]]
     positions: str
     passes: dict[int, int] = field(default_factory=dict)  # forward passes seen per layer
 
 
 @contextmanager
 def steer(lm: LoadedModel, bank: EmotionBank, spec: str | Mapping[str, float] | Sequence[Mapping[str, float]],
-          layers: Sequence[int] | None = None, positions: str | Tensor = "all", allow_mismatch: bool = False
+          layers: Sequence[int] | None = None, positions: str | Any = "all", allow_mismatch: bool = False
           ) -> Iterator[Steering]:
     """Steer every forward pass inside the context (see the module docstring for units and positions).
 
     ``spec`` is one steering for every row, or a sequence with one mapping per batch row (per-row strengths).
-    ``positions`` may be a ``[B, T]`` 0/1 tensor over the prompt's columns (as padded): steering then applies to
-    those prompt positions only, in the first forward pass.
+    ``positions`` may be a ``[B, T]`` 0/1 array over the prompt's columns (as padded, see :func:`span_mask`):
+    steering then applies to those prompt positions only, in the first forward pass.
     """
+    from emoscope.model.hooks import AdditionError, add_vectors
+
     bank.check_model(lm.fingerprint, lm.name, allow_mismatch)
     chosen = [bank.default_layer] if layers is None else list(layers)
     if not chosen:
@@ -101,63 +104,46 @@ def steer(lm: LoadedModel, bank: EmotionBank, spec: str | Mapping[str, float] | 
         if not 0 <= layer < lm.n_layers:
             raise SteeringError(f"layer {layer} does not exist; {lm.name} has blocks 0-{lm.n_layers - 1}")
     rows = list(spec) if isinstance(spec, Sequence) and not isinstance(spec, str) else [spec]
-    vectors = {layer: torch.tensor(np.stack([steering_vector(bank, r, layer) for r in rows]), dtype=torch.float32)
+    vectors = {layer: np.stack([steering_vector(bank, r, layer) for r in rows]).astype(np.float32)
                for layer in chosen}
-    mask: Tensor | None = None
-    if isinstance(positions, Tensor):
-        mask = positions.to(torch.float32)
-        mode = "span"
-    elif positions in POSITIONS:
+    mask: NDArray[np.float32] | None = None
+    if isinstance(positions, str):
+        if positions not in POSITIONS:
+            raise SteeringError(f"positions must be one of {', '.join(POSITIONS)} or a token mask, not "
+                                f"{positions!r}")
         mode = positions
     else:
-        raise SteeringError(f"positions must be one of {', '.join(POSITIONS)} or a token mask, not {positions!r}")
+        mask = np.asarray(positions, dtype=np.float32)
+        mode = "span"
     state = Steering(layers=chosen, vectors=vectors, positions=mode)
-
-    def make(layer: int) -> HookFn:
-        vec = vectors[layer]
-
-        def fn(h: Tensor) -> Tensor | None:
-            n = state.passes.get(layer, 0)
-            state.passes[layer] = n + 1
-            first = n == 0 or h.shape[1] > 1  # a prompt (prefill) pass; decoding steps see one new token
-            if (mode == "prompt" or mode == "span") and not first or mode == "generated" and first:
-                return None
-            add = vec.to(device=h.device, dtype=h.dtype)
-            if add.shape[0] not in (1, h.shape[0]):
-                raise SteeringError(f"{add.shape[0]} per-row steerings for a batch of {h.shape[0]}")
-            add = add.unsqueeze(1)
-            if mode == "span":
-                assert mask is not None
-                if mask.shape != h.shape[:2]:
-                    raise SteeringError(f"position mask of shape {tuple(mask.shape)} does not match the prompt "
-                                        f"batch {tuple(h.shape[:2])}")
-                return h + add * mask.to(device=h.device, dtype=h.dtype).unsqueeze(-1)
-            return h + add
-        return fn
-
-    with block_hooks(lm.blocks, {layer: make(layer) for layer in chosen}):
-        yield state
+    try:
+        with add_vectors(lm, vectors, mode, mask) as passes:
+            state.passes = passes.seen
+            yield state
+    except AdditionError as exc:  # a batch or mask that does not fit this steering
+        raise SteeringError(str(exc)) from None
 
 
-def span_mask(attention_mask: Tensor, spans: Sequence[tuple[int, int] | None]) -> Tensor:
+def span_mask(attention_mask: Any, spans: Sequence[tuple[int, int] | None]) -> NDArray[np.float32]:
     """A ``[B, T]`` mask marking token ``spans[r] = (start, end)`` of each row, counted over real tokens.
 
     Indices count from the row's first real token, so the mask is right under left or right padding.
 
     Example:
-        >>> span_mask(torch.tensor([[0, 1, 1, 1], [1, 1, 1, 0]]), [(1, 3), (0, 1)]).tolist()
+        >>> span_mask(np.array([[0, 1, 1, 1], [1, 1, 1, 0]]), [(1, 3), (0, 1)]).tolist()
         [[0.0, 0.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]]
     """
-    pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    out = torch.zeros(attention_mask.shape, dtype=torch.float32)
+    att = np.asarray(attention_mask).astype(np.int64)
+    pos = np.clip(att.cumsum(-1) - 1, 0, None)
+    out = np.zeros(att.shape, dtype=np.float32)
     for r, sp in enumerate(spans):
         if sp is None:
             continue
         a, b = sp
-        n = int(attention_mask[r].sum())
+        n = int(att[r].sum())
         if not 0 <= a < b <= n:
             raise SteeringError(f"span {a}:{b} is outside the {n} tokens of row {r}")
-        out[r] = ((pos[r] >= a) & (pos[r] < b) & (attention_mask[r] > 0)).float()
+        out[r] = ((pos[r] >= a) & (pos[r] < b) & (att[r] > 0)).astype(np.float32)
     return out
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from emoscope.model.chat import pad_batch
-from emoscope.model.hooks import add_to_residual, block_hooks, record
+from emoscope.model.hooks import add_vectors, block_hooks, record
 
 
 def _ids(tok: Any, texts: list[str]) -> list[list[int]]:
@@ -57,7 +57,7 @@ def _hook_count(lm: Any) -> int:
 
 def test_hooks_removed_and_model_unchanged_even_on_error(llama_lm: Any) -> None:
     before = {k: v.clone() for k, v in llama_lm.model.state_dict().items()}
-    with pytest.raises(RuntimeError), add_to_residual(llama_lm, {1: torch.ones(32)}):
+    with pytest.raises(RuntimeError), add_vectors(llama_lm, {1: torch.ones(32)}):
         assert _hook_count(llama_lm) == 1
         raise RuntimeError("boom")
     assert _hook_count(llama_lm) == 0
@@ -73,7 +73,7 @@ def test_steering_changes_later_layers_only_where_masked(llama_lm: Any) -> None:
     base = record(llama_lm, ids, mask, [0, 1, 3])
     pos = torch.zeros_like(mask)
     pos[0, 4:] = 1
-    with add_to_residual(llama_lm, {1: torch.full((32,), 3.0)}, mask=pos):
+    with add_vectors(llama_lm, {1: torch.full((32,), 3.0)}, "span", pos):
         steered = record(llama_lm, ids, mask, [0, 1, 3])
     torch.testing.assert_close(steered[0], base[0])
     torch.testing.assert_close(steered[1][0, :4], base[1][0, :4])
@@ -95,7 +95,7 @@ def test_hooks_are_invisible_to_other_threads(llama_lm: Any) -> None:
 
     t = threading.Thread(target=other)
     t.start()
-    with add_to_residual(llama_lm, {0: torch.full((32,), 5.0)}):
+    with add_vectors(llama_lm, {0: torch.full((32,), 5.0)}):
         inside.set()
         done.wait(timeout=60)
         mine = record(llama_lm, ids, mask, [2])[2]

@@ -27,14 +27,30 @@ def score(h: NDArray[Any], vectors: NDArray[Any], kind: str = "projection",
     """
     h64 = np.asarray(h, dtype=np.float64)
     proj: NDArray[np.float64] = h64 @ np.asarray(vectors, dtype=np.float64).T
+    return finish(proj, np.linalg.norm(h64, axis=-1) if kind == "cosine" else None, kind, neutral_mean, neutral_std)
+
+
+def finish(proj: NDArray[Any], norms: NDArray[Any] | None, kind: str, neutral_mean: NDArray[Any] | None = None,
+           neutral_std: NDArray[Any] | None = None) -> NDArray[np.float64]:
+    """Scores of kind ``kind`` from projections ``proj`` (``[..., E]``) and residual ``norms`` (``[...]``, needed
+    for ``cosine`` only): the one place the score kinds are defined. The projection itself may be computed
+    anywhere (the model room computes it on the residual's device).
+
+    Example:
+        >>> finish(np.array([[3.0, 1.0]]), None, "z", np.array([1.0, 1.0]), np.array([2.0, 0.5])).tolist()
+        [[1.0, 0.0]]
+    """
+    p = np.asarray(proj, dtype=np.float64)
     if kind == "projection":
-        return proj
+        return p
     if kind == "cosine":
-        out: NDArray[np.float64] = proj / np.clip(np.linalg.norm(h64, axis=-1, keepdims=True), 1e-12, None)
+        if norms is None:
+            raise ValueError("cosine scores need the residual norms")
+        out: NDArray[np.float64] = p / np.clip(np.asarray(norms, dtype=np.float64), 1e-12, None)[..., None]
         return out
     if kind == "z":
         if neutral_mean is None or neutral_std is None:
             raise ValueError("z-scores need the neutral mean and spread stored in the bank")
-        z: NDArray[np.float64] = (proj - neutral_mean) / neutral_std
+        z: NDArray[np.float64] = (p - neutral_mean) / neutral_std
         return z
     raise ValueError(f"unknown score kind {kind!r}; choose one of {', '.join(SCORE_KINDS)}")

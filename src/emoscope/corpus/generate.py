@@ -143,19 +143,13 @@ class LocalBackend:
         return str(self.lm.name)
 
     def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float, seed: int) -> str:
-        import torch
-
         from emoscope.model.chat import encode_chat
+        from emoscope.model.generate import generate
 
         enc = encode_chat(self.lm.tokenizer, messages, add_generation_prompt=True)
-        ids = torch.tensor([enc.ids], device=self.lm.device)
-        torch.manual_seed(seed)
-        with torch.no_grad():
-            out = self.lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                         max_new_tokens=max_tokens, do_sample=temperature > 0,
-                                         temperature=max(temperature, 1e-5), top_p=0.95,
-                                         pad_token_id=self.lm.tokenizer.pad_token_id)
-        return str(self.lm.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
+        out = generate(self.lm, [enc.ids], max_tokens, do_sample=temperature > 0, temperature=max(temperature, 1e-5),
+                       seed=seed, top_p=0.95)[0]
+        return str(self.lm.tokenizer.decode(out, skip_special_tokens=True))
 
 
 @dataclass(frozen=True)

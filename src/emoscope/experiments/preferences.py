@@ -29,17 +29,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from emoscope.bank import EmotionBank
 from emoscope.catalogue import data_path
 from emoscope.core.elo import elo_ratings
 from emoscope.core.stats import pearson, spearman
-from emoscope.model.chat import Encoded, encode_chat, encode_prefilled, pad_batch
-from emoscope.model.hooks import position_ids, record
+from emoscope.model.chat import Encoded, encode_chat, encode_prefilled
 from emoscope.model.loading import LoadedModel
+from emoscope.model.margins import logit_margins
+from emoscope.model.margins import shared_prefix_margins as prefix_margins
+from emoscope.model.passes import score_tokens
 from emoscope.progress import Progress, ProgressFn
-from emoscope.steering import span_mask, steer
+from emoscope.steering import steering_vector
 
 QUESTION = "Would you prefer to (A) {a} or (B) {b}?"
 FEELING = "How would you feel if you were asked to {activity}?"
@@ -105,6 +106,25 @@ def answer_ids(tokenizer: Any) -> tuple[int, int]:
             int(tokenizer.encode("B", add_special_tokens=False)[0]))
 
 
+def _vectors(bank: EmotionBank | None, steering: Sequence[dict[str, float] | None] | None,
+             layers: Sequence[int] | None) -> list[dict[int, np.ndarray] | None] | None:
+    """Each item's steering as ready vectors per block (``None`` for items that are not steered)."""
+    if bank is None or steering is None:
+        return None
+    chosen = [bank.default_layer] if layers is None else list(layers)
+    cache: dict[tuple[tuple[str, float], ...], dict[int, np.ndarray]] = {}
+    out: list[dict[int, np.ndarray] | None] = []
+    for spec in steering:
+        if not spec:
+            out.append(None)
+            continue
+        key = tuple(sorted(spec.items()))
+        if key not in cache:
+            cache[key] = {layer: steering_vector(bank, spec, layer) for layer in chosen}
+        out.append(cache[key])
+    return out
+
+
 def preference_margins(lm: LoadedModel, items: Sequence[Encoded], side: str = "left", batch_size: int = 16,
                        bank: EmotionBank | None = None, steering: Sequence[dict[str, float] | None] | None = None,
                        spans: Sequence[tuple[int, int] | None] | None = None, layers: Sequence[int] | None = None
@@ -114,25 +134,8 @@ def preference_margins(lm: LoadedModel, items: Sequence[Encoded], side: str = "l
     ``steering[k]`` and ``spans[k]`` steer item ``k`` (``None``: not steered) on that token span only.
     """
     id_a, id_b = answer_ids(lm.tokenizer)
-    pad = int(lm.tokenizer.pad_token_id)
-    out = np.zeros(len(items))
-    for start in range(0, len(items), batch_size):
-        chunk = list(range(start, min(start + batch_size, len(items))))
-        ids, mask = pad_batch([items[k].ids for k in chunk], pad, side=side)
-        kw: dict[str, Any] = {"input_ids": ids.to(lm.device), "attention_mask": mask.to(lm.device),
-                              "position_ids": position_ids(mask).to(lm.device), "use_cache": False}
-        last = mask.sum(-1) - 1 if side == "right" else torch.full((len(chunk),), ids.shape[1] - 1)
-        with torch.no_grad():
-            if steering is not None and bank is not None and any(steering[k] for k in chunk):
-                specs = [steering[k] or {} for k in chunk]
-                m = span_mask(mask, [spans[k] if spans is not None and steering[k] else None for k in chunk])
-                with steer(lm, bank, [s or {bank.emotions[0]: 0.0} for s in specs], layers=layers, positions=m):
-                    logits = lm.model(**kw).logits  # type: ignore[operator]
-            else:
-                logits = lm.model(**kw).logits  # type: ignore[operator]
-        rows = logits[torch.arange(len(chunk)), last.to(logits.device)].float()
-        out[chunk] = (rows[:, id_a] - rows[:, id_b]).cpu().numpy()
-    return out
+    return logit_margins(lm, [e.ids for e in items], id_a, id_b, side, batch_size,
+                         _vectors(bank, steering, layers), spans)
 
 
 def shared_prefix_margins(lm: LoadedModel, items: Sequence[Encoded], groups: Sequence[Sequence[int]],
@@ -140,101 +143,11 @@ def shared_prefix_margins(lm: LoadedModel, items: Sequence[Encoded], groups: Seq
                           steering: Sequence[dict[str, float] | None] | None = None,
                           spans: Sequence[tuple[int, int] | None] | None = None,
                           layers: Sequence[int] | None = None) -> np.ndarray:
-    """Like :func:`preference_margins`, computing once the key/value cache of the prefix a group shares.
-
-    Items of one group (e.g. the questions that start with the same activity A) are split at their longest
-    common token prefix: the prefix runs once, its cache is repeated over a batch of suffixes. A span that lies
-    in the prefix is steered during the prefix pass (one group then shares one steering); a span in the suffix
-    during the suffix pass. Equal to the full forward pass within float tolerance (a test checks it).
-    """
+    """Like :func:`preference_margins`, computing once the key/value cache of the prefix a group shares
+    (see :func:`emoscope.model.margins.shared_prefix_margins`)."""
     id_a, id_b = answer_ids(lm.tokenizer)
-    pad = int(lm.tokenizer.pad_token_id)
-    out = np.zeros(len(items))
-    for group in groups:
-        ids_list = [items[k].ids for k in group]
-        plen = _common_prefix(ids_list)
-        plen = min(plen, min(len(x) for x in ids_list) - 1)  # every row keeps at least one suffix token
-        if spans is not None and steering is not None:  # a steered span is either all prefix or all suffix
-            for k in group:
-                sp = spans[k]
-                if steering[k] and sp is not None and sp[1] > plen:
-                    plen = min(plen, sp[0])
-        prefix = torch.tensor([ids_list[0][:plen]], device=lm.device)
-        # rows whose span lies in the prefix need their own prefix pass (steered); group those by span
-        variants: dict[Any, list[int]] = {}
-        for k in group:
-            st = steering[k] if steering is not None else None
-            sp = spans[k] if spans is not None else None
-            key = (tuple(sorted(st.items())), sp) if st and sp is not None and sp[1] <= plen else None
-            variants.setdefault(key, []).append(k)
-        for key, members in variants.items():
-            cache = _prefix_cache(lm, bank, prefix, key, layers)
-            for start in range(0, len(members), batch_size):
-                chunk = members[start : start + batch_size]
-                suffixes = [items[k].ids[plen:] for k in chunk]
-                sids, smask = pad_batch(suffixes, pad, side="right")
-                cc = _repeat_cache(cache, len(chunk))
-                mask = torch.cat([torch.ones(len(chunk), plen, dtype=smask.dtype), smask], dim=1)
-                pos = (plen + torch.arange(sids.shape[1])).unsqueeze(0).expand(len(chunk), -1)
-                kw: dict[str, Any] = {"input_ids": sids.to(lm.device), "attention_mask": mask.to(lm.device),
-                                      "position_ids": pos.to(lm.device), _cache_arg(lm): cc, "use_cache": True}
-                in_suffix = [k for k in chunk if key is None and steering is not None and steering[k]
-                             and spans is not None and spans[k] is not None]
-                with torch.no_grad():
-                    if in_suffix and bank is not None and steering is not None and spans is not None:
-                        rows = [(spans[k][0] - plen, spans[k][1] - plen) if k in in_suffix else None  # type: ignore
-                                for k in chunk]
-                        m = span_mask(smask, rows)
-                        specs = [steering[k] or {bank.emotions[0]: 0.0} for k in chunk]
-                        with steer(lm, bank, specs, layers=layers, positions=m):
-                            logits = lm.model(**kw).logits  # type: ignore[operator]
-                    else:
-                        logits = lm.model(**kw).logits  # type: ignore[operator]
-                last = smask.sum(-1) - 1
-                rows_l = logits[torch.arange(len(chunk)), last.to(logits.device)].float()
-                out[chunk] = (rows_l[:, id_a] - rows_l[:, id_b]).cpu().numpy()
-    return out
-
-
-def _common_prefix(ids_list: Sequence[Sequence[int]]) -> int:
-    first = ids_list[0]
-    n = min(len(x) for x in ids_list)
-    k = 0
-    while k < n and all(x[k] == first[k] for x in ids_list):
-        k += 1
-    return k
-
-
-def _prefix_cache(lm: LoadedModel, bank: EmotionBank | None, prefix: torch.Tensor, key: Any,
-                  layers: Sequence[int] | None) -> Any:
-    with torch.no_grad():
-        if key is None or bank is None:
-            return _cache_of(lm.model(input_ids=prefix, use_cache=True))  # type: ignore[operator]
-        spec, (a, b) = dict(key[0]), key[1]
-        m = torch.zeros(1, prefix.shape[1])
-        m[0, a:b] = 1.0
-        with steer(lm, bank, spec, layers=layers, positions=m):
-            return _cache_of(lm.model(input_ids=prefix, use_cache=True))  # type: ignore[operator]
-
-
-def _cache_arg(lm: LoadedModel) -> str:
-    """The forward keyword for a key/value cache: ``cache`` in recent transformers, ``past_key_values`` before."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(lm.model.forward).parameters else "past_key_values"
-
-
-def _cache_of(output: Any) -> Any:
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else output.past_key_values
-
-
-def _repeat_cache(cache: Any, n: int) -> Any:
-    import copy
-
-    c = copy.deepcopy(cache)
-    c.batch_repeat_interleave(n)
-    return c
+    return prefix_margins(lm, [e.ids for e in items], groups, id_a, id_b, batch_size,
+                          _vectors(bank, steering, layers), spans)
 
 
 def groups_by_first(plist: Sequence[tuple[int, int]]) -> list[list[int]]:
@@ -307,9 +220,7 @@ def run_preferences(lm: LoadedModel, bank: EmotionBank, activities: Sequence[Act
         e = encode_chat(lm.tokenizer, [{"role": "user", "content": FEELING.format(activity=a.text)}])
         start = e.text.index(a.text)
         s0, s1 = _token_span(e, start, start + len(a.text))
-        ids, mask = pad_batch([e.ids], 0)
-        h = record(lm, ids, mask, [layer])[layer][0, s0:s1].to(torch.float32).numpy()
-        readings[k] = bank.score(h, layer, "z").mean(0)
+        readings[k] = score_tokens(lm, bank, [e.ids], layer, "z")[0][s0:s1].mean(0)
     note("readings", 1, 1)
     r = {e: pearson(readings[:, k], elo) for k, e in enumerate(bank.emotions)}
 

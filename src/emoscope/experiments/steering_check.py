@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from emoscope.bank import EmotionBank
 from emoscope.model.chat import encode_prefilled
 from emoscope.model.loading import LoadedModel
+from emoscope.model.margins import next_token_logprobs
 from emoscope.progress import Progress, ProgressFn
-from emoscope.steering import steer
+from emoscope.steering import steering_vector
 
 PROMPTS: dict[str, tuple[str, str]] = {
     "third": ("In one word, how is he feeling right now?", "He feels"),
@@ -85,19 +85,17 @@ def steering_check(lm: LoadedModel, bank: EmotionBank, strength: float = 0.5, la
     done = 0
     for key, (question, prefix) in PROMPTS.items():
         enc, reply = encode_prefilled(lm.tokenizer, [{"role": "user", "content": question}], prefix)
-        ids = torch.tensor([enc.ids])
-        mask_row = torch.tensor([reply], dtype=torch.float32)
-
+        span = [float(x) for x in reply]
         cols = sorted(set(word_ids))
-        base = _logprobs(lm, bank, ids, mask_row, cols, layer, 1, None)[0]
+        base = next_token_logprobs(lm, enc.ids, cols)[0]
         done += 1
         if progress:
             progress(Progress("steering-check", done, total))
         steered = np.zeros((len(chosen), len(cols)))
         for start in range(0, len(chosen), batch_size):
             part = chosen[start : start + batch_size]
-            steered[start : start + len(part)] = _logprobs(lm, bank, ids, mask_row, cols, layer, len(part),
-                                                           [{e: strength} for e in part])
+            vectors = [{layer: steering_vector(bank, {e: strength}, layer)} for e in part]
+            steered[start : start + len(part)] = next_token_logprobs(lm, enc.ids, cols, vectors, span)
             done += 1
             if progress:
                 progress(Progress("steering-check", done, total))
@@ -112,21 +110,6 @@ def steering_check(lm: LoadedModel, bank: EmotionBank, strength: float = 0.5, la
                     "top_unsteered": [[lm.tokenizer.decode([cols[i]]).strip(), round(float(base[i]), 3)]
                                       for i in np.argsort(-base)[:5]]})
         out["prompts"][key] = res
-    return out
-
-
-def _logprobs(lm: LoadedModel, bank: EmotionBank, ids: torch.Tensor, mask_row: torch.Tensor, cols: list[int],
-              layer: int, n_rows: int, spec: list[dict[str, float]] | None) -> np.ndarray:
-    """Next-token log-probabilities of ``cols`` after ``ids``, repeated ``n_rows`` times with per-row steering."""
-    batch = ids.expand(n_rows, -1).to(lm.device)
-    with torch.no_grad():
-        if spec is None:
-            logits = lm.model(input_ids=batch).logits[:, -1]  # type: ignore[operator]
-        else:
-            with steer(lm, bank, spec, layers=[layer], positions=mask_row.expand(n_rows, -1)):
-                logits = lm.model(input_ids=batch).logits[:, -1]  # type: ignore[operator]
-    lp = torch.log_softmax(logits.float(), dim=-1)
-    out: np.ndarray = lp[:, cols].cpu().numpy()
     return out
 
 

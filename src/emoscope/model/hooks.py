@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -123,28 +124,69 @@ def record(lm: LoadedModel, input_ids: Tensor, attention_mask: Tensor, layers: S
     return out
 
 
-@contextmanager
-def add_to_residual(lm: LoadedModel, additions: Mapping[int, Tensor],
-                    mask: Tensor | Callable[[Tensor], Tensor | None] | None = None) -> Iterator[None]:
-    """Add vectors to the residual stream after chosen blocks (the steering primitive).
+POSITIONS = ("all", "prompt", "generated", "span")
 
-    ``additions[layer]`` is ``[D]`` (same for every row) or ``[B, D]`` (per row). ``mask`` selects positions:
-    ``None`` for all, a ``[B, T]`` tensor matching the input, or a function of the hidden state returning
-    such a mask (useful during generation, where each step sees new positions).
+
+class AdditionError(ValueError):
+    """Vectors or a position mask that do not fit the batch being run."""
+
+
+@dataclass
+class Passes:
+    """Forward passes a steering hook has seen, per block (``prompt`` positions steer only the first)."""
+
+    seen: dict[int, int] = field(default_factory=dict)
+
+
+@contextmanager
+def add_vectors(lm: LoadedModel, vectors: Mapping[int, Any], positions: str = "all", mask: Any = None
+                ) -> Iterator[Passes]:
+    """Add vectors to the residual stream after chosen blocks: the one steering hook of emoscope.
+
+    ``vectors[block]`` is ``[D]`` (every row) or ``[B, D]`` (one per batch row), a NumPy array or a tensor; it is
+    moved to each block's own device and dtype. ``positions`` chooses where: ``all`` (every forward pass),
+    ``prompt`` (the first pass of a generation, i.e. the prompt), ``generated`` (every later pass) or ``span``
+    (the prompt positions where ``mask``, ``[B, T]`` over the padded prompt, is 1; first pass only). A pass with
+    more than one new token counts as a prompt pass.
 
     Example:
-        >>> with add_to_residual(lm, {10: 4.0 * v}):  # doctest: +SKIP
-        ...     lm.model.generate(...)
+        >>> with add_vectors(lm, {10: 4.0 * v}):  # doctest: +SKIP
+        ...     logits = lm.model(input_ids=ids).logits
     """
-    def make(vec: Tensor) -> HookFn:
-        def fn(h: Tensor) -> Tensor:
-            add = vec.to(h.dtype).to(h.device)
+    if positions not in POSITIONS:
+        raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, not {positions!r}")
+    if positions == "span" and mask is None:
+        raise ValueError("positions 'span' needs a [batch, tokens] mask")
+    adds = {b: torch.as_tensor(v, dtype=torch.float32) for b, v in vectors.items()}
+    span = None if mask is None else torch.as_tensor(mask, dtype=torch.float32)
+    passes = Passes()
+    placed: dict[tuple[int, Any, Any], Tensor] = {}
+
+    def on(block: int, h: Tensor) -> Tensor:
+        """The addition for ``block`` on ``h``'s device and dtype (converted once per device)."""
+        key = (block, h.device, h.dtype)
+        if key not in placed:
+            placed[key] = adds[block].to(device=h.device, dtype=h.dtype)
+        return placed[key]
+
+    def make(block: int) -> HookFn:
+        def fn(h: Tensor) -> Tensor | None:
+            n = passes.seen.get(block, 0)
+            passes.seen[block] = n + 1
+            first = n == 0 or h.shape[1] > 1
+            if positions in ("prompt", "span") and not first or positions == "generated" and first:
+                return None
+            add = on(block, h)
+            if add.dim() == 2 and add.shape[0] not in (1, h.shape[0]):
+                raise AdditionError(f"{add.shape[0]} per-row vectors for a batch of {h.shape[0]}")
             add = add.view(1, 1, -1) if add.dim() == 1 else add.unsqueeze(1)
-            m = mask(h) if callable(mask) else mask
-            if m is None:
+            if span is None:
                 return h + add
-            return h + add * m.to(h.dtype).to(h.device).unsqueeze(-1)
+            if tuple(span.shape) != tuple(h.shape[:2]):
+                raise AdditionError(f"position mask of shape {tuple(span.shape)} does not match the prompt batch "
+                                 f"{tuple(h.shape[:2])}")
+            return h + add * span.to(device=h.device, dtype=h.dtype).unsqueeze(-1)
         return fn
 
-    with block_hooks(lm.blocks, {i: make(v) for i, v in additions.items()}):
-        yield
+    with block_hooks(lm.blocks, {b: make(b) for b in adds}):
+        yield passes

@@ -113,6 +113,11 @@ class LoadedModel:
         return next(self.model.parameters()).dtype
 
     @property
+    def dtype_name(self) -> str:
+        """The weights' dtype as a plain name: ``float32``, ``bfloat16`` or ``float16``."""
+        return str(self.dtype).replace("torch.", "")
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 

@@ -108,13 +108,11 @@ def _error(status: int, message: str, code: str = "invalid_request_error") -> JS
 def create_app(lm: LoadedModel, bank: EmotionBank, limits: ServerLimits | None = None,
                bank_dir: str | Path | None = None) -> FastAPI:
     """The application for one model and its bank (checked to match)."""
-    import torch
-
     from emoscope.monitor import Row, Step, monitor, monitor_batch
 
     lim = limits or ServerLimits()
     bank.check_model(lm.fingerprint, lm.name)
-    max_batch = lim.max_batch if lim.max_batch is not None else (8 if lm.dtype == torch.float32 else 1)
+    max_batch = lim.max_batch if lim.max_batch is not None else (8 if lm.dtype_name == "float32" else 1)
 
     def run_batch(jobs: list[Any]) -> None:
         """Several chat requests with the same reading layer, one row each (see monitor_batch)."""

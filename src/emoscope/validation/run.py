@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 
 from emoscope.bank import BankError, EmotionBank
@@ -23,9 +22,9 @@ from emoscope.core.recipe import NeutralStats, Recipe
 from emoscope.core.stats import detection_summary, ranks_of_truth
 from emoscope.corpus import Corpus
 from emoscope.extraction import StoryMeans, iter_neutral_moments, iter_story_means, run_key
-from emoscope.model.chat import encode_chat, encode_text, pad_batch
-from emoscope.model.hooks import record
+from emoscope.model.chat import encode_chat, encode_text
 from emoscope.model.loading import LoadedModel, cache_root
+from emoscope.model.passes import last_token_states
 from emoscope.model.unembed import first_token_ids, unembed
 from emoscope.progress import Progress, ProgressFn
 from emoscope.read import check_bank
@@ -66,18 +65,7 @@ def last_token_acts(lm: LoadedModel, texts: list[str], layers: list[int], batch_
     prompt; the last token is the read-out point.
     """
     items = [encode_chat(lm.tokenizer, [{"role": "user", "content": t}]).ids for t in texts]
-    out = np.zeros((len(items), len(layers), lm.d_model), dtype=np.float32)
-    pad = int(lm.tokenizer.pad_token_id)
-    for start in range(0, len(items), batch_size):
-        chunk = items[start : start + batch_size]
-        ids, mask = pad_batch(chunk, pad, side="right")
-        w = torch.zeros(mask.shape, dtype=torch.float32)
-        for r, x in enumerate(chunk):
-            w[r, len(x) - 1] = 1.0
-        got = record(lm, ids, mask, layers, token_weights=w)
-        for k, layer in enumerate(layers):
-            out[start : start + len(chunk), k] = got[layer].to(torch.float32).cpu().numpy()
-    return out
+    return last_token_states(lm, items, layers, batch_size)
 
 
 def validate(lm: LoadedModel, bank: EmotionBank, corpus: Corpus | None = None, norms_path: str | None = None,

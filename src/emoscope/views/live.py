@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from emoscope.monitor import Event, Step
+from emoscope.readings import Event, Step
 from emoscope.views.terminal import sparkline, tint
 
 MODES = ("auto", "live", "lines", "json")

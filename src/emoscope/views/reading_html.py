@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from emoscope.read import Reading
+from emoscope.readings import Reading
 from emoscope.views.terminal import strongest
 
 _PAGE = """<!doctype html>

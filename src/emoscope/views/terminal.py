@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from emoscope.core.aggregate import colour_scale, top_emotions
-from emoscope.read import Reading
+from emoscope.readings import Reading
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
