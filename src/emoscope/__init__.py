@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["EmotionBank", "LoadedModel", "Recipe", "__version__", "extract", "generate_text", "load_model",
+__all__ = ["EmotionBank", "LoadedModel", "Progress", "Reading", "Recipe", "__version__", "extract", "generate_text", "load_model",
            "monitor", "read_chat", "read_text", "read_texts", "scan", "steer", "validate"]
 
 if TYPE_CHECKING:
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from emoscope.model.generate import generate_text
     from emoscope.model.loading import LoadedModel, load_model
     from emoscope.monitor import monitor
+    from emoscope.progress import Progress
     from emoscope.read import read_chat, read_text, read_texts
+    from emoscope.readings import Reading
     from emoscope.scan import scan
     from emoscope.steering import steer
     from emoscope.validation.run import validate
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "EmotionBank": "emoscope.bank",
     "Recipe": "emoscope.core.recipe",
+    "Progress": "emoscope.progress",
+    "Reading": "emoscope.readings",
     "extract": "emoscope.extraction",
     "LoadedModel": "emoscope.model.loading",
     "load_model": "emoscope.model.loading",

@@ -147,8 +147,8 @@ def decode(lm: LoadedModel, prompts: Sequence[Sequence[int]], max_new_tokens: in
 def _forward(lm: LoadedModel, scorer: Scorer | None
              ) -> tuple[Callable[..., tuple[Any, Tensor | None]], str, dict[str, Any]]:
     """One forward pass with the reading hook and this pass's additions; the cache keyword; the prefill's extras."""
+    cache_kw = lm.cache_argument
     params = inspect.signature(lm.model.forward).parameters
-    cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
     first_kw = {"logits_to_keep": 1} if "logits_to_keep" in params else {}  # the prompt pass: last row only
 
     def forward(additions: Additions | None, **kw: Any) -> tuple[Any, Tensor | None]:

@@ -113,6 +113,13 @@ class LoadedModel:
         return next(self.model.parameters()).dtype
 
     @property
+    def cache_argument(self) -> str:
+        """The forward keyword of a key/value cache: ``cache`` in recent transformers, ``past_key_values`` before."""
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+
+    @property
     def dtype_name(self) -> str:
         """The weights' dtype as a plain name: ``float32``, ``bfloat16`` or ``float16``."""
         return str(self.dtype).replace("torch.", "")

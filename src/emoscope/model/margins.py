@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -93,7 +92,7 @@ def shared_prefix_margins(lm: LoadedModel, items: Sequence[Sequence[int]], group
     during the suffix pass. Equal to the full forward pass within float tolerance (a test checks it).
     """
     pad = int(lm.tokenizer.pad_token_id)
-    cache_kw = "cache" if "cache" in inspect.signature(lm.model.forward).parameters else "past_key_values"
+    cache_kw = lm.cache_argument
     out = np.zeros(len(items))
     steered = [bool(vectors is not None and vectors[k] and spans is not None and spans[k] is not None)
                for k in range(len(items))]
