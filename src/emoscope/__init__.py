@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["EmotionBank", "LoadedModel", "Progress", "Reading", "Recipe", "__version__", "extract", "generate_text", "load_model",
-           "monitor", "read_chat", "read_text", "read_texts", "scan", "steer", "validate"]
+__all__ = ["EmotionBank", "LoadedModel", "Progress", "Reading", "Recipe", "__version__", "extract", "generate_text",
+           "load_model", "monitor", "read_chat", "read_text", "read_texts", "scan", "steer", "validate"]
 
 if TYPE_CHECKING:
     from emoscope.bank import EmotionBank
