@@ -14,6 +14,6 @@ from __future__ import annotations
 
 from emoscope.report.figures import figure_uri, pyplot
 from emoscope.report.files import json_safe, write_result_files
-from emoscope.report.render import asset, render
+from emoscope.report.templating import asset, render
 
 __all__ = ["asset", "figure_uri", "json_safe", "pyplot", "render", "write_result_files"]
