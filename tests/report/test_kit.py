@@ -102,3 +102,22 @@ def test_pages_render_from_an_installed_package(tmp_path: Path) -> None:
             "    assert make(False).startswith('<!doctype html>'), name\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), str(ROOT / "tests")])}
     subprocess.run([sys.executable, "-c", code, str(target)], check=True, env=env, timeout=300)
+
+
+PAGE_MODULES = ["validation/report.py", "experiments/behaviour_report.py", "experiments/preferences_report.py",
+                "views/reading_html.py", "views/scan_html.py", "server/dashboard.py"]
+
+
+def test_page_modules_share_only_the_kit() -> None:
+    """No page module imports another page module, or anything private of another module; none holds CSS or JS."""
+    import ast
+
+    src = ROOT / "src" / "emoscope"
+    pages = {"emoscope." + p.removesuffix(".py").replace("/", ".") for p in PAGE_MODULES}
+    for rel in PAGE_MODULES:
+        text = (src / rel).read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module not in pages, (rel, node.module)
+                assert not [a.name for a in node.names if a.name.startswith("_")], (rel, node.module)
+        assert "<style" not in text and "<script" not in text and "function " not in text, rel
