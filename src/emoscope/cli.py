@@ -1184,7 +1184,14 @@ def corpus_generate(
     import os
 
     from emoscope.catalogue import emotions as catalogue
-    from emoscope.corpus.generate import GenerationError, HTTPBackend, LocalBackend, generate_corpus, sample_emotions
+    from emoscope.corpus.generate import (
+        GenerationError,
+        GenerationTally,
+        HTTPBackend,
+        LocalBackend,
+        generate_corpus,
+        sample_emotions,
+    )
 
     def run() -> None:
         if (model is None) == (endpoint is None):
@@ -1204,26 +1211,24 @@ def corpus_generate(
         else:
             backend = LocalBackend(_load_model(str(model), dtype))
         counter = _token_counter()
-        totals = {"accepted": 0, "rejected": 0}
+        tally = GenerationTally()
         try:
             for ev in generate_corpus(backend, out, chosen, n_topics=topics, stories_per_topic=stories_per_topic,
                                       dialogues_per_topic=dialogues_per_topic, count_tokens=counter,
-                                      max_tokens=max_tokens, temperature=temperature, seed=seed):
-                totals["accepted"] += ev.accepted
-                totals["rejected"] += ev.rejected
+                                      max_tokens=max_tokens, temperature=temperature, seed=seed, tally=tally):
+                o = tally.last
                 if as_json:
-                    typer.echo(json.dumps({"request": ev.key, "done": ev.done, "total": ev.total,
-                                           "accepted": ev.accepted, "rejected": ev.rejected,
-                                           "skipped": ev.skipped}))
+                    typer.echo(json.dumps({"request": o.key, "done": ev.done, "total": ev.total,
+                                           "accepted": o.accepted, "rejected": o.rejected, "skipped": o.skipped}))
                     continue
-                state = "already done" if ev.skipped else f"+{ev.accepted} kept, {ev.rejected} rejected"
-                typer.echo(f"[{ev.done}/{ev.total}] {ev.key}: {state}", err=True)
+                typer.echo(f"[{ev.done}/{ev.total}] {ev.note}", err=True)
         except GenerationError as exc:
             _fail(str(exc))
         if as_json:
-            typer.echo(json.dumps({"out": str(out), **totals, "rejects": str(out / "rejects.jsonl")}))
+            typer.echo(json.dumps({"out": str(out), "accepted": tally.accepted, "rejected": tally.rejected,
+                                   "rejects": str(out / "rejects.jsonl")}))
             return
-        typer.echo(f"{out}: {totals['accepted']} items kept, {totals['rejected']} rejected this run "
+        typer.echo(f"{out}: {tally.accepted} items kept, {tally.rejected} rejected this run "
                    f"(reasons in {out / 'rejects.jsonl'})")
 
     _guard(run)
