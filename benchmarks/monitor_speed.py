@@ -20,6 +20,7 @@ import torch
 from emoscope import EmotionBank, load_model
 from emoscope.model.chat import encode_chat
 from emoscope.model.generate import generate
+from emoscope.model.loading import resolve_model_spec
 from emoscope.monitor import monitor
 
 PROMPTS = [
@@ -40,9 +41,7 @@ def main() -> None:
     ap.add_argument("--dtype", default="bfloat16")
     args = ap.parse_args()
     bank = EmotionBank.load(args.bank)
-    from emoscope.cli import _spec_for
-
-    lm = load_model(_spec_for(bank.model), dtype=args.dtype)
+    lm = load_model(resolve_model_spec(None, bank.model), dtype=args.dtype)
     prompts = [encode_chat(lm.tokenizer, [{"role": "user", "content": p}]).ids for p in PROMPTS]
 
     def plain(ids: list[int]) -> list[int]:

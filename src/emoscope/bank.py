@@ -239,3 +239,14 @@ def record_default_layer(bank: EmotionBank, choice: dict[str, Any]) -> bool:
     bank.default_layer = chosen
     bank.default_layer_rule = {k: choice.get(k) for k in DEFAULT_LAYER_RULE_KEYS}
     return True
+
+
+def bank_dir(path: str | Path) -> Path:
+    """The directory of a bank given as its directory or its ``bank.safetensors`` file (reports go beside it).
+
+    Example:
+        >>> bank_dir("banks/smol/bank.safetensors"), bank_dir("banks/smol")
+        (PosixPath('banks/smol'), PosixPath('banks/smol'))
+    """
+    p = Path(path)
+    return p.parent if p.suffix == ".safetensors" else p

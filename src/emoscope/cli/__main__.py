@@ -1,0 +1,5 @@
+"""``python -m emoscope.cli``."""
+
+from emoscope.cli import main
+
+main()
