@@ -180,3 +180,16 @@ def test_generation_reports_progress_with_a_tally(tmp_path: Path) -> None:
     assert tally.accepted == 0 and tally.rejected == 2 and [o.kind for o in tally.outcomes] == ["story", "story"]
     again = list(generate_corpus(Silent(), tmp_path / "g", ["calm"], n_topics=2, stories_per_topic=2))
     assert all(e.cached and e.note.endswith("already done") for e in again)
+
+
+def test_the_cli_drawer_logs_notes_without_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from emoscope.cli.common import Drawer
+
+    with Drawer(log_notes=True) as draw:
+        assert not draw.enabled  # pytest's stderr is not a terminal: no bar
+        draw(Progress("requests", 1, 2, note="story|calm|t1: +2 kept, 0 rejected"))
+        draw(Progress("texts", 5, 0, tokens=40))  # an unknown total is fine
+    with Drawer(quiet=True, log_notes=True) as draw:
+        draw(Progress("requests", 2, 2, note="never shown"))
+    captured = capsys.readouterr()
+    assert captured.err == "[1/2] story|calm|t1: +2 kept, 0 rejected\n" and captured.out == ""

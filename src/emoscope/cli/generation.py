@@ -44,7 +44,7 @@ def steer(
                                                "bank's default layer).")] = None,
     positions: Annotated[str, typer.Option(help="all, prompt, generated, or a token span START:END of the "
                                            "rendered prompt.")] = "all",
-    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens to generate.")] = 80,
+    max_new_tokens: MaxNewTokensOpt = 80,
     sample: SampleOpt = False,
     temperature: TemperatureOpt = 0.8,
     seed: SeedOpt = 0,
@@ -88,14 +88,19 @@ def steer(
         result["steered"] = lm.tokenizer.decode(out, skip_special_tokens=True)
         if as_json:
             emit_json(result)
-            return
-        if compare:
-            typer.echo(f"--- unsteered\n{result['unsteered']}\n")
-        label = ", ".join(f"{k} {v:+g}" for k, v in spec.items())
-        typer.echo(f"--- steered ({label} at layer{'s' if len(chosen) > 1 else ''} "
-                   f"{','.join(map(str, chosen))}, {positions})\n{result['steered']}")
+        else:
+            _print_steered(result)
 
     guard(run)
+
+
+def _print_steered(result: dict[str, Any]) -> None:
+    if "unsteered" in result:
+        typer.echo(f"--- unsteered\n{result['unsteered']}\n")
+    label = ", ".join(f"{k} {v:+g}" for k, v in result["steer"].items())
+    layers = result["layers"]
+    typer.echo(f"--- steered ({label} at layer{'s' if len(layers) > 1 else ''} "
+               f"{','.join(map(str, layers))}, {result['positions']})\n{result['steered']}")
 
 
 def _check_prompt(prompt: str | None, chat: Path | None) -> None:

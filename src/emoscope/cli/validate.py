@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -68,13 +68,17 @@ def validate(
         head = headline(m, html_path, json_path, recorded)
         if as_json:
             emit_json(head)
-            return
-        d, choice = m["heldout"]["default_layer"], m["default_layer"]
-        typer.echo(f"wrote {html_path} and {json_path} in {m['seconds']} s")
-        typer.echo(f"default layer {choice['chosen']} (runner-up {choice['runner_up']})"
-                   + (" recorded in the bank" if recorded else ""))
-        typer.echo(f"held-out: top-1 {d['top1']:.3f}, top-5 {d['top5']:.3f}, mean rank {d['mean_rank']:.1f} "
-                   f"(chance {d['chance_top1']:.3f} / {d['chance_top5']:.3f} / {d['chance_mean_rank']:.0f}; "
-                   f"TF-IDF words top-1 {head['lexical_top1']:.3f})")
+        else:
+            _print_headline(m, head)
 
     guard(run)
+
+
+def _print_headline(m: dict[str, Any], head: dict[str, Any]) -> None:
+    d, choice = m["heldout"]["default_layer"], m["default_layer"]
+    typer.echo(f"wrote {head['report']} and {head['metrics']} in {m['seconds']} s")
+    typer.echo(f"default layer {choice['chosen']} (runner-up {choice['runner_up']})"
+               + (" recorded in the bank" if head["default_layer_recorded"] else ""))
+    typer.echo(f"held-out: top-1 {d['top1']:.3f}, top-5 {d['top5']:.3f}, mean rank {d['mean_rank']:.1f} "
+               f"(chance {d['chance_top1']:.3f} / {d['chance_top5']:.3f} / {d['chance_mean_rank']:.0f}; "
+               f"TF-IDF words top-1 {head['lexical_top1']:.3f})")
