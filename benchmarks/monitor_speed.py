@@ -20,7 +20,6 @@ import torch
 from emoscope import EmotionBank, load_model
 from emoscope.model.chat import encode_chat
 from emoscope.model.generate import generate
-from emoscope.model.loading import resolve_model_spec
 from emoscope.monitor import monitor
 
 PROMPTS = [
@@ -41,6 +40,8 @@ def main() -> None:
     ap.add_argument("--dtype", default="bfloat16")
     args = ap.parse_args()
     bank = EmotionBank.load(args.bank)
+    from emoscope.model.loading import resolve_model_spec
+
     lm = load_model(resolve_model_spec(None, bank.model), dtype=args.dtype)
     prompts = [encode_chat(lm.tokenizer, [{"role": "user", "content": p}]).ids for p in PROMPTS]
 
