@@ -54,6 +54,8 @@ def guard(fn: Callable[[], T], *extra: type[Exception]) -> T:
     """Run ``fn``; a known input error (or one of ``extra``) becomes one line on stderr and exit code 2."""
     try:
         return fn()
+    except typer.Exit:
+        raise
     except Exception as exc:
         if isinstance(exc, (*_input_errors(), *extra)):
             fail(str(exc))
