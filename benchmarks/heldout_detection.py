@@ -21,6 +21,7 @@ from emoscope.extraction import length_batches
 from emoscope.model.chat import encode_text, pad_batch
 from emoscope.model.hooks import position_ids, record
 from emoscope.model.layers import resolve_layers
+from emoscope.model.loading import resolve_model_spec
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
     ap.add_argument("--layers", default="5,10,15,20,25,29")
     args = ap.parse_args()
     bank = EmotionBank.load(args.bank)
-    lm = load_model(_spec(bank.model))
+    lm = load_model(resolve_model_spec(None, bank.model))
     layers = resolve_layers(lm.n_layers, args.layers)
     corpus = Corpus.load()
     held = corpus.heldout_stories()
@@ -52,12 +53,6 @@ def main() -> None:
         rank = (s > s[np.arange(len(s)), truth][:, None]).sum(1) + 1
         print(f"layer {layer:2d}: top-1 {np.mean(rank == 1):.3f}  top-5 {np.mean(rank <= 5):.3f}  "
               f"mean rank {rank.mean():5.1f}")
-
-
-def _spec(model_id: str) -> str:
-    from emoscope.cli import _spec_for
-
-    return _spec_for(model_id)
 
 
 if __name__ == "__main__":

@@ -41,9 +41,9 @@ def main() -> None:
     ap.add_argument("--dtype", default="bfloat16")
     args = ap.parse_args()
     bank = EmotionBank.load(args.bank)
-    from emoscope.cli import _spec_for
+    from emoscope.model.loading import resolve_model_spec
 
-    lm = load_model(_spec_for(bank.model), dtype=args.dtype)
+    lm = load_model(resolve_model_spec(None, bank.model), dtype=args.dtype)
     prompts = [encode_chat(lm.tokenizer, [{"role": "user", "content": p}]).ids for p in PROMPTS]
     stops = set(stop_ids(lm))
 

@@ -24,6 +24,7 @@ from emoscope.experiments.preferences import (
     preference_margins,
     shared_prefix_margins,
 )
+from emoscope.model.loading import resolve_model_spec
 
 
 def main() -> None:
@@ -34,9 +35,7 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32")
     args = ap.parse_args()
     bank = EmotionBank.load(args.bank)
-    from emoscope.cli import _spec_for
-
-    lm = load_model(_spec_for(bank.model), dtype=args.dtype)
+    lm = load_model(resolve_model_spec(None, bank.model), dtype=args.dtype)
     acts = load_activities()
     plist = pair_list(len(acts))
     groups = groups_by_first(plist)[: args.groups]

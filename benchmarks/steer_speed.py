@@ -18,6 +18,7 @@ import torch
 
 from emoscope import EmotionBank, load_model
 from emoscope.model.chat import encode_chat
+from emoscope.model.loading import resolve_model_spec
 from emoscope.steering import steer
 
 PROMPTS = [
@@ -37,9 +38,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     bank = EmotionBank.load(args.bank)
-    from emoscope.cli import _spec_for
-
-    lm = load_model(_spec_for(bank.model))
+    lm = load_model(resolve_model_spec(None, bank.model))
     encoded = [torch.tensor([encode_chat(lm.tokenizer, [{"role": "user", "content": p}]).ids]) for p in PROMPTS]
     kw = {"max_new_tokens": args.tokens, "min_new_tokens": args.tokens, "do_sample": False, "temperature": None,
           "top_p": None, "top_k": None, "pad_token_id": int(lm.tokenizer.pad_token_id)}

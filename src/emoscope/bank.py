@@ -208,3 +208,45 @@ def _ranges(xs: list[int]) -> str:
         if x is not None:
             start = prev = x
     return ",".join(parts)
+
+
+DEFAULT_LAYER_RULE_KEYS = ("rule", "chosen", "chosen_score", "chosen_top5", "chosen_top1", "runner_up",
+                           "runner_up_score", "runner_up_top5", "runner_up_top1")
+"""The figures of a validated default-layer choice that a bank keeps in ``default_layer_rule``."""
+
+
+def record_default_layer(bank: EmotionBank, choice: dict[str, Any]) -> bool:
+    """Make a validation's default-layer ``choice`` the bank's default layer; ``True`` if the bank changed.
+
+    ``choice`` is ``metrics["default_layer"]`` of :func:`emoscope.validate`: the layer under ``"chosen"``, with the
+    rule and the figures behind it (:data:`DEFAULT_LAYER_RULE_KEYS`), which are kept as ``default_layer_rule``.
+    Nothing changes when the bank already records this layer with a rule. The bank is not saved: call
+    :meth:`EmotionBank.save` when this returns ``True``.
+
+    Example:
+        >>> bank = EmotionBank(np.zeros((2, 1, 4), np.float32), ["calm"], [3, 4], 3, "m", "f", {}, "")
+        >>> record_default_layer(bank, {"rule": "best top-5", "chosen": 4, "runner_up": 3})
+        True
+        >>> bank.default_layer, bank.default_layer_rule["runner_up"]
+        (4, 3)
+        >>> record_default_layer(bank, {"rule": "best top-5", "chosen": 4, "runner_up": 3})
+        False
+    """
+    chosen = int(choice["chosen"])
+    if chosen == bank.default_layer and bank.default_layer_rule:
+        return False
+    bank.layer_index(chosen)
+    bank.default_layer = chosen
+    bank.default_layer_rule = {k: choice.get(k) for k in DEFAULT_LAYER_RULE_KEYS}
+    return True
+
+
+def bank_dir(path: str | Path) -> Path:
+    """The directory of a bank given as its directory or its ``bank.safetensors`` file (reports go beside it).
+
+    Example:
+        >>> bank_dir("banks/smol/bank.safetensors"), bank_dir("banks/smol")
+        (PosixPath('banks/smol'), PosixPath('banks/smol'))
+    """
+    p = Path(path)
+    return p.parent if p.suffix == ".safetensors" else p

@@ -17,6 +17,7 @@ from emoscope.cli import app
 from emoscope.corpus import Corpus
 from emoscope.corpus.generate import (
     GenerationError,
+    GenerationTally,
     HTTPBackend,
     LocalBackend,
     generate_corpus,
@@ -77,7 +78,7 @@ def test_http_generation_writes_a_valid_corpus_and_resumes(server: str, tmp_path
     backend = HTTPBackend(server, model="writer")
     events = list(generate_corpus(backend, out, ["calm", "afraid"], n_topics=2, stories_per_topic=3,
                                   dialogues_per_topic=2, dialogue_kinds=("fact",)))
-    assert len(events) == 6 and not any(e.skipped for e in events)
+    assert len(events) == 6 and not any(e.cached for e in events)
     assert _Writer.requests[0]["model"] == "writer"
     assert 'Never use the word "calm"' in _Writer.requests[0]["messages"][0]["content"]
     stories = [json.loads(x) for x in (out / "stories.jsonl").read_text().splitlines()]
@@ -91,7 +92,7 @@ def test_http_generation_writes_a_valid_corpus_and_resumes(server: str, tmp_path
     n_requests = len(_Writer.requests)
     again = list(generate_corpus(backend, out, ["calm", "afraid"], n_topics=2, stories_per_topic=3,
                                  dialogues_per_topic=2, dialogue_kinds=("fact",)))
-    assert all(e.skipped for e in again) and len(_Writer.requests) == n_requests
+    assert all(e.cached for e in again) and len(_Writer.requests) == n_requests
     assert Corpus.load(out).emotions() == ["afraid", "calm"]
 
 
@@ -125,15 +126,15 @@ def test_cli_generate_with_endpoint_and_unreachable(server: str, tmp_path: Path)
 
 
 def test_local_tiny_model_runs_end_to_end(llama_lm: Any, tmp_path: Path) -> None:
-    events = list(generate_corpus(LocalBackend(llama_lm), tmp_path / "g", ["calm"], n_topics=1,
-                                  stories_per_topic=2, dialogues_per_topic=1, dialogue_kinds=("code",),
-                                  max_tokens=20))
-    assert [e.kind for e in events] == ["story", "dialogue"]
+    tally = GenerationTally()
+    list(generate_corpus(LocalBackend(llama_lm), tmp_path / "g", ["calm"], n_topics=1, stories_per_topic=2,
+                         dialogues_per_topic=1, dialogue_kinds=("code",), max_tokens=20, tally=tally))
+    assert [o.kind for o in tally.outcomes] == ["story", "dialogue"]
     rejects = (tmp_path / "g" / "rejects.jsonl").read_text()
     assert "no [story N] items" in rejects  # random weights write no stories; the reject says why
     assert list(generate_corpus(LocalBackend(llama_lm), tmp_path / "g", ["calm"], n_topics=1,
                                 stories_per_topic=2, dialogues_per_topic=1, dialogue_kinds=("code",),
-                                max_tokens=20))[0].skipped
+                                max_tokens=20))[0].cached
 
 
 def test_parsers() -> None:

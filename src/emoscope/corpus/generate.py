@@ -24,7 +24,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,6 +41,7 @@ from emoscope.corpus.records import (
     load_topics,
     write_jsonl_atomic,
 )
+from emoscope.progress import Progress
 
 REJECTS_FILE = "rejects.jsonl"
 
@@ -86,7 +87,8 @@ class GenerationError(RuntimeError):
 class ChatBackend(Protocol):
     """Anything that turns chat messages into one completion."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float, seed: int) -> str: ...
 
@@ -153,16 +155,56 @@ class LocalBackend:
 
 
 @dataclass(frozen=True)
-class GenEvent:
-    """Progress: one request done (``accepted`` and ``rejected`` items), or skipped because already done."""
+class RequestOutcome:
+    """What one generation request gave: items kept and rejected, or nothing because an earlier run did it.
 
-    kind: str
+    Example:
+        >>> RequestOutcome("story|calm|t001", accepted=2, rejected=1).note
+        '+2 kept, 1 rejected'
+    """
+
     key: str
-    done: int
-    total: int
     accepted: int = 0
     rejected: int = 0
     skipped: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``story`` or ``dialogue``."""
+        return self.key.split("|", 1)[0]
+
+    @property
+    def note(self) -> str:
+        """A short account: ``already done`` or ``+N kept, M rejected``."""
+        return "already done" if self.skipped else f"+{self.accepted} kept, {self.rejected} rejected"
+
+
+@dataclass
+class GenerationTally:
+    """The outcome of each request of a run, in order: the plain record beside :func:`generate_corpus`'s progress.
+
+    Example:
+        >>> tally = GenerationTally([RequestOutcome("a", 2, 1), RequestOutcome("b", skipped=True)])
+        >>> tally.accepted, tally.rejected, tally.last.skipped
+        (2, 1, True)
+    """
+
+    outcomes: list[RequestOutcome] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        """Items kept this run."""
+        return sum(o.accepted for o in self.outcomes)
+
+    @property
+    def rejected(self) -> int:
+        """Items rejected this run (reasons in ``rejects.jsonl``)."""
+        return sum(o.rejected for o in self.outcomes)
+
+    @property
+    def last(self) -> RequestOutcome:
+        """The latest request's outcome."""
+        return self.outcomes[-1]
 
 
 def split_numbered(text: str, label: str) -> list[str]:
@@ -224,8 +266,19 @@ def generate_corpus(backend: ChatBackend, out: str | Path, emotions: Sequence[st
                     dialogues_per_topic: int = 0,
                     dialogue_kinds: Sequence[str] = ("topic", "code", "fact", "howto", "work"),
                     count_tokens: TokenCounter | None = None, max_tokens: int = 2048, temperature: float = 0.9,
-                    seed: int = 0) -> Iterator[GenEvent]:
-    """Generate a corpus into ``out``; yields a :class:`GenEvent` per request (resumes where it stopped)."""
+                    seed: int = 0, tally: GenerationTally | None = None) -> Iterator[Progress]:
+    """Generate a corpus into ``out``, resuming where an earlier run stopped; yields a progress event per request.
+
+    Each event (stage ``requests``) is one request of ``total``; ``cached`` marks a request done by an earlier run,
+    and ``note`` reads ``KEY: +N kept, M rejected``. Pass a :class:`GenerationTally` to also get each request's
+    counts as numbers (it is filled before each event is yielded).
+    """
+    record = tally if tally is not None else GenerationTally()
+
+    def outcome(o: RequestOutcome, n: int, total: int) -> Progress:
+        record.outcomes.append(o)
+        return Progress("requests", n, total, cached=o.skipped, note=f"{o.key}: {o.note}")
+
     from emoscope.catalogue import emotions as catalogue
     from emoscope.corpus import default_corpus_dir
 
@@ -253,7 +306,7 @@ def generate_corpus(backend: ChatBackend, out: str | Path, emotions: Sequence[st
     for n, (kind, what, topic) in enumerate(jobs, 1):
         key = f"{kind}|{what}|{topic.id}"
         if key in done_keys:
-            yield GenEvent(kind, key, n, len(jobs), skipped=True)
+            yield outcome(RequestOutcome(key, skipped=True), n, len(jobs))
             continue
         rng_seed = seed * 1_000_003 + n
         if kind == "story":
@@ -273,7 +326,7 @@ def generate_corpus(backend: ChatBackend, out: str | Path, emotions: Sequence[st
         # The request is marked done by its accepted items, or by this record when nothing was accepted.
         bad.append({"request": key, "reason": "request done", "accepted": len(good)})
         _append(rejects_path, bad)
-        yield GenEvent(kind, key, n, len(jobs), accepted=len(good), rejected=len(bad) - 1)
+        yield outcome(RequestOutcome(key, len(good), len(bad) - 1), n, len(jobs))
 
 
 def _accept_stories(reply: str, emotion: str, topic: Topic, key: str, count_tokens: TokenCounter | None,

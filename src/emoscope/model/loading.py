@@ -272,3 +272,37 @@ def wrap_model(model: nn.Module, tokenizer: Any, name: str, layer_path: str | No
         tokenizer.pad_token = tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.unk_token
     model.eval()
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, layer_path=layer_path)
+
+
+def resolve_model_spec(requested: str | None, bank_model: str) -> str:
+    """The model to load for a bank: the one ``requested``, else the bank's own model by its registered name.
+
+    A bank records its model's Hugging Face id; when that id belongs to a registered name, the name is returned
+    (so the packaged GGUF weights are used), otherwise the id itself.
+
+    Example:
+        >>> resolve_model_spec(None, "HuggingFaceTB/SmolLM2-135M-Instruct")
+        'smollm2-135m-instruct'
+        >>> resolve_model_spec("models/mine", "HuggingFaceTB/SmolLM2-135M-Instruct")
+        'models/mine'
+        >>> resolve_model_spec(None, "org/unregistered")
+        'org/unregistered'
+    """
+    if requested:
+        return requested
+    for name, src in REGISTRY.items():
+        if src.hf_id == bank_model:
+            return name
+    return bank_model
+
+
+def token_counter(spec: str = DEFAULT_MODEL) -> Callable[[str], int]:
+    """A function counting the tokens of a text with the tokenizer of ``spec`` (weights are not loaded).
+
+    Example:
+        >>> count = token_counter()  # doctest: +SKIP
+        >>> count("The harbour was quiet.")  # doctest: +SKIP
+        6
+    """
+    tok = load_tokenizer(spec)
+    return lambda text: len(tok(text)["input_ids"])

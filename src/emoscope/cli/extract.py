@@ -1,0 +1,61 @@
+"""``emoscope extract``: build a bank."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emoscope.cli.common import Drawer, emit_json, guard, load_lm, require_dir
+from emoscope.cli.options import DtypeOpt, ModelOpt
+
+
+def extract(
+    model: ModelOpt = "smollm2-135m-instruct",
+    corpus: Annotated[Path | None, typer.Option(help="Corpus directory (default: the shipped corpus).")] = None,
+    layers: Annotated[str, typer.Option(help="Blocks to store: 'all', '20', '10-20', '4,8,-1'.")] = "all",
+    out: Annotated[Path, typer.Option(help="Directory to write bank.safetensors into.")] = Path("banks/default"),
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 16,
+    dtype: DtypeOpt = "bfloat16",
+    split: Annotated[str, typer.Option(help="'train' keeps held-out stories unseen (default); 'all' uses all."
+                                       )] = "train",
+    token_skip: Annotated[int, typer.Option(min=0, help="Average each story from this token on.")] = 50,
+    neutral_variance: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of neutral-dialogue "
+                                                    "variance whose components are projected out.")] = 0.5,
+    layer_path: Annotated[str | None, typer.Option(help="Dotted path of the decoder block list, if "
+                                                   "discovery fails (e.g. model.layers).")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Where activation shards go (resumable runs).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of text.")] = False,
+) -> None:
+    """Build an emotion-vector bank: run the model over the corpus and apply the paper's recipe.
+
+    Resumable: per-batch activations are cached; run the same command again after an interruption.
+    """
+    import time
+
+    from emoscope.core.recipe import Recipe
+    from emoscope.corpus import Corpus
+    from emoscope.extraction import extract as run_extract
+
+    def run() -> None:
+        require_dir(out)
+        c = Corpus.load(corpus)
+        lm = load_lm(model, dtype, layer_path)
+        recipe = Recipe(token_skip=token_skip, neutral_variance=neutral_variance, split=split)
+        t0 = time.perf_counter()
+        with Drawer(quiet=as_json, keep=True) as draw:
+            bank = run_extract(lm, c, layers, recipe, batch_size, cache, progress=draw)
+        path = bank.save(out)
+        summary = {"bank": str(path), "model": bank.model, "emotions": len(bank.emotions),
+                   "layers": len(bank.layers), "default_layer": bank.default_layer,
+                   "stories": bank.split.get("n_stories"), "dialogues": bank.split.get("n_dialogues"),
+                   "seconds": round(time.perf_counter() - t0, 1)}
+        if as_json:
+            emit_json(summary)
+            return
+        typer.echo(f"wrote {path}: {summary['emotions']} emotions x {summary['layers']} layers of {bank.model} "
+                   f"(default layer {bank.default_layer}) from {summary['stories']} stories and "
+                   f"{summary['dialogues']} neutral dialogues in {summary['seconds']} s")
+
+    guard(run)

@@ -1,0 +1,38 @@
+"""Option types shared by several commands (``Annotated`` aliases, so every command spells them the same)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name (smollm2-135m-instruct, "
+                                       "gemma3-270m), local directory or Hugging Face id (offline).")]
+DtypeOpt = Annotated[str, typer.Option(help="Compute dtype: bfloat16 (about 3x faster on recent CPUs), "
+                                       "float32 or float16. Stored vectors are always float32.")]
+BankOpt = Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")]
+BankModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")]
+MismatchOpt = Annotated[bool, typer.Option(help="Use the bank with another model anyway.")]
+PromptOpt = Annotated[str | None, typer.Option(help="A user message (rendered with the chat template).")]
+ChatFileOpt = Annotated[Path | None, typer.Option(help="JSON file: a list of {\"role\", \"content\"} messages.")]
+ReadLayerOpt = Annotated[int | None, typer.Option(help="Block to read at (default: the bank's default).")]
+MaxNewTokensOpt = Annotated[int, typer.Option(min=1, help="Tokens to generate.")]
+SampleOpt = Annotated[bool, typer.Option(help="Sample instead of greedy decoding.")]
+TemperatureOpt = Annotated[float, typer.Option(min=0.0, help="Sampling temperature (with --sample).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed for sampling.")]
+
+AlertOpt = Annotated[list[str] | None, typer.Option(
+    "--alert", help="Alert rule EMOTION>VALUE[@WINDOW] on the mean reading of the last WINDOW tokens, e.g. "
+    "'desperate>2.0' or 'calm<-1@16' (repeatable). Fires when it starts and stops holding.")]
+WhenOpt = Annotated[list[str] | None, typer.Option(
+    "--when", help="Conditional steering: apply the --steer given in the same position from the next token on "
+    "while this rule holds, e.g. --when 'desperate>2.0' --steer 'calm=+0.05' (repeatable).")]
+SteerListOpt = Annotated[list[str] | None, typer.Option(
+    "--steer", help="Steering EMOTION=STRENGTH[,...] in the paper's unit. Alone: applied throughout; paired "
+    "with --when: applied while the rule holds.")]
+WatchOpt = Annotated[str | None, typer.Option(help="Emotions to follow with sparklines (default: those of the "
+                                              "rules, then desperate, calm, afraid, happy).")]
+ViewOpt = Annotated[str, typer.Option(help="auto (live panel on a terminal, lines otherwise), live, lines or "
+                                      "json (one JSON object per token and event).")]
+WindowOpt = Annotated[int, typer.Option(min=1, help="Default window of the rules, in tokens.")]
