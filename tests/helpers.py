@@ -1,4 +1,6 @@
-"""Tiny randomly initialised models, a tiny tokenizer and a tiny corpus: no downloads, seconds to build."""
+"""The tests' shared helpers (test modules import from here, never from each other): tiny randomly initialised
+models, a tiny tokenizer, a tiny corpus and a random bank (no downloads, seconds to build), and the reference
+reply the server must reproduce."""
 
 from __future__ import annotations
 
@@ -6,7 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+from emoscope.bank import EmotionBank
 
 WORDS = ("the quiet harbour light fell across the water while she counted boats and waited for news "
          "he laughed at the window then slammed the door and ran down the stairs shouting her name "
@@ -111,3 +116,37 @@ def cli_extract(model_dir: Path, corpus: Path, out: Path) -> None:
     r = CliRunner().invoke(app, ["extract", "--model", str(model_dir), "--corpus", str(corpus), "--out", str(out),
                                  "--batch-size", "4", "--dtype", "float32"])
     assert r.exit_code == 0, r.output
+
+
+def random_bank(lm: Any, n: int = 6, seed: int = 0) -> EmotionBank:
+    """A bank of random unit vectors at every layer, stamped with the model's fingerprint."""
+    rng = np.random.default_rng(seed)
+    L, D = lm.n_layers, lm.d_model
+    v = rng.normal(size=(L, n, D)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=-1, keepdims=True)
+    stats = {"neutral_mean": rng.normal(size=(L, n)).astype(np.float32),
+             "neutral_std": (0.5 + rng.random((L, n))).astype(np.float32),
+             "mean_residual_norm": np.full(L, 3.0, dtype=np.float32)}
+    return EmotionBank(vectors=v, emotions=["calm", "afraid", "happy", "desperate", "sad", "angry"][:n],
+                       layers=list(range(L)), default_layer=L - 2, model=lm.name, model_fingerprint=lm.fingerprint,
+                       recipe={}, corpus_sha256="", stats=stats)
+
+
+SERVER_MSGS = [{"role": "user", "content": "the quiet harbour light"}]
+
+
+def reference_reply(lm: Any, bank: Any, spec: dict[str, float] | None, n: int = 12,
+                    messages: list[dict[str, str]] = SERVER_MSGS) -> str:
+    """The greedy reply to ``messages`` generated directly (steered by ``spec`` if given): what the server must
+    answer to the same request."""
+    from emoscope.model.chat import encode_chat
+    from emoscope.model.generate import generate
+    from emoscope.steering import steer
+
+    ids = encode_chat(lm.tokenizer, messages).ids
+    if spec:
+        with steer(lm, bank, spec):
+            out = generate(lm, [ids], n)[0]
+    else:
+        out = generate(lm, [ids], n)[0]
+    return str(lm.tokenizer.decode(out, skip_special_tokens=True))

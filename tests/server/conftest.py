@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reading.test_monitor import random_bank
+from helpers import random_bank
 
 
 @pytest.fixture(scope="module")
