@@ -1,10 +1,19 @@
 """The tests' shared helpers (test modules import from here, never from each other): tiny randomly initialised
-models, a tiny tokenizer, a tiny corpus and a random bank (no downloads, seconds to build), and the reference
-reply the server must reproduce."""
+models, a tiny tokenizer, a tiny corpus and a random bank (no downloads, seconds to build), the reference reply
+the server must reproduce, and servers on a loopback socket the test holds from the start (no free-port race)."""
 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +159,92 @@ def reference_reply(lm: Any, bank: Any, spec: dict[str, float] | None, n: int = 
     else:
         out = generate(lm, [ids], n)[0]
     return str(lm.tokenizer.decode(out, skip_special_tokens=True))
+
+
+def held_socket() -> socket.socket:
+    """A TCP socket bound to a free loopback port and already listening. The test keeps it from the start and hands
+    it to the server, so no other process can take the port in between (as with bind-to-0, close, rebind)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def wait_healthy(base: str, deadline_s: float, check_alive: Callable[[], None]) -> None:
+    """Poll ``base``/healthz until it answers 200, for at most ``deadline_s`` seconds.
+
+    The socket already listens, so a request waits in its backlog until the server accepts it; between attempts
+    ``check_alive`` raises (with the server's own words) if the server died.
+    """
+    end = time.monotonic() + deadline_s
+    last: Exception | None = None
+    while (left := end - time.monotonic()) > 0:
+        check_alive()
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=min(2.0, left)) as r:
+                if r.status == 200:
+                    return
+        except OSError as exc:  # not ready yet (timed out in the backlog, or an early error status)
+            last = exc
+            time.sleep(0.05)
+    check_alive()
+    raise AssertionError(f"{base}/healthz did not answer within {deadline_s:.0f} s (last error: {last!r})")
+
+
+@contextmanager
+def uvicorn_thread(app: Any, deadline_s: float = 60) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a held loopback socket; yields its base URL once /healthz answers,
+    and stops the server (the thread must end) on exit."""
+    import uvicorn
+
+    sock = held_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    def check_alive() -> None:
+        assert thread.is_alive(), "the uvicorn thread ended before the server answered"
+
+    try:
+        thread.start()
+        wait_healthy(base, deadline_s, check_alive)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+    assert not thread.is_alive(), "the uvicorn thread did not stop within 30 s"
+
+
+@contextmanager
+def serve_subprocess(args: list[str], deadline_s: float = 600) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``emoscope serve ARGS --fd N`` in a subprocess, on a held loopback socket passed down as descriptor N;
+    yields the base URL and the process once /healthz answers, then terminates it (killing it after 30 s)."""
+    exe = str(Path(sys.executable).with_name("emoscope"))
+    with held_socket() as sock, tempfile.TemporaryFile() as err:
+        fd = sock.fileno()
+        proc = subprocess.Popen([exe, "serve", *args, "--fd", str(fd)], pass_fds=[fd], stdout=subprocess.DEVNULL,
+                                stderr=err)
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+        def check_alive() -> None:
+            if proc.poll() is not None:
+                err.seek(0)
+                raise AssertionError(f"emoscope serve exited with {proc.returncode}: "
+                                     f"{err.read().decode(errors='replace')[-2000:]}")
+
+        try:
+            wait_healthy(base, deadline_s, check_alive)
+            yield base, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+                raise AssertionError("emoscope serve did not stop within 30 s of SIGTERM") from None
