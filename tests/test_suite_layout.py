@@ -1,10 +1,17 @@
-"""The suite's own layout: test modules share code through tests/helpers.py (and tests/browser.py), never by
-importing one another (an import of a test module runs its module-level code and can collect its tests twice)."""
+"""The suite's own rules: test modules share code through tests/helpers.py (and tests/browser.py), never by
+importing one another (an import of a test module runs its module-level code and can collect its tests twice);
+and with EMOSCOPE_REQUIRE_BROWSER=1, as in CI, a browser test cannot pass by skipping."""
 
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 TESTS = Path(__file__).parent
 
@@ -42,3 +49,40 @@ def test_no_test_module_imports_another() -> None:
     offenders = {str(p.relative_to(TESTS)): found for p in sorted(TESTS.rglob("*.py"))
                  if (found := imports_of_test_modules(p.read_text(encoding="utf-8")))}
     assert not offenders, f"move the shared code into tests/helpers.py and import it from there: {offenders}"
+
+
+PROBE = """
+import pytest
+
+from browser import page
+
+
+def _render() -> None:
+    with page("about:blank"):
+        pass
+
+
+def test_browser_skipped_early() -> None:
+    pytest.skip("skipped before reaching the browser")
+    _render()
+
+
+def test_not_a_browser_test() -> None:
+    pytest.skip("an ordinary skip")
+"""
+
+
+@pytest.mark.parametrize("required", ["1", "0"])
+def test_a_skipped_browser_test_fails_when_the_browser_is_required(tmp_path: Path, required: str) -> None:
+    for name in ("conftest.py", "browser.py", "helpers.py"):
+        shutil.copy(TESTS / name, tmp_path / name)
+    (tmp_path / "test_probe.py").write_text(PROBE, encoding="utf-8")
+    env = {**os.environ, "EMOSCOPE_REQUIRE_BROWSER": required}
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "--rootdir",
+                        str(tmp_path), str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=300)
+    if required == "1":
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "1 failed, 1 skipped" in r.stdout and "requires every browser test to run" in r.stdout
+    else:
+        assert r.returncode == 0 and "2 skipped" in r.stdout, r.stdout + r.stderr
