@@ -1,8 +1,9 @@
 """Load test of ``emoscope serve``: many concurrent clients on loopback, steered and unsteered greedy requests.
 
-Starts ``emoscope serve`` as a subprocess on a free port, computes every distinct request's reference reply
-sequentially (one request at a time), then sends ``--requests`` requests from ``--clients`` concurrent clients
-(threads), each a mix of unsteered and steered (``calm``/``desperate`` +-0.1) greedy requests with readings.
+Starts ``emoscope serve`` as a subprocess on a loopback socket this script holds (``--fd``), computes every
+distinct request's reference reply sequentially (one request at a time), then sends ``--requests`` requests from
+``--clients`` concurrent clients (threads), each a mix of unsteered and steered (``calm``/``desperate`` +-0.1)
+greedy requests with readings.
 Prints errors, how many outputs equal their sequential reference, how many requests ran in batches, latency
 percentiles, throughput, and the server's resident memory at the start, the middle and the end.
 
@@ -34,6 +35,22 @@ def post(url: str, body: dict[str, Any], timeout: float = 600) -> dict[str, Any]
         return out
 
 
+def wait_ready(base: str, server: subprocess.Popen[bytes], deadline_s: float) -> None:
+    """Poll /healthz until it answers, for at most ``deadline_s`` seconds; stop early if the server exited."""
+    end = time.monotonic() + deadline_s
+    while (left := end - time.monotonic()) > 0:
+        if server.poll() is not None:
+            err = server.stderr.read().decode(errors="replace") if server.stderr else ""
+            raise SystemExit(f"emoscope serve exited with {server.returncode}: {err[-2000:]}")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=min(2.0, left)) as r:
+                if r.status == 200:
+                    return
+        except OSError:  # still loading: the request waited in the socket's backlog
+            time.sleep(0.05)
+    raise SystemExit(f"emoscope serve did not answer {base}/healthz within {deadline_s:.0f} s")
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -50,22 +67,17 @@ def main() -> None:
     ap.add_argument("--dtype", default="bfloat16")
     ap.add_argument("--max-batch", type=int, default=None, help="the server's --max-batch (default: its own)")
     args = ap.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # held from the start: no free-port race
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(256)
     exe = str(Path(sys.executable).with_name("emoscope"))
-    server = subprocess.Popen([exe, "serve", "--bank", args.bank, "--port", str(port), "--dtype", args.dtype,
+    server = subprocess.Popen([exe, "serve", "--bank", args.bank, "--fd", str(sock.fileno()), "--dtype", args.dtype,
                                "--max-pending", str(max(64, args.clients + 1)),
                                *(["--max-batch", str(args.max_batch)] if args.max_batch else [])],
-                              stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
+                              pass_fds=[sock.fileno()], stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_ready(base, server, deadline_s=600)
         url = base + "/v1/chat/completions"
 
         def body(i: int) -> dict[str, Any]:
@@ -122,7 +134,12 @@ def main() -> None:
         batched = (metric("emoscope_batches_total"), metric("emoscope_batched_requests_total"))
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
+        sock.close()
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"server: emoscope serve --bank {args.bank} ({args.dtype}, max batch "
           f"{args.max_batch or 'default'}), one model worker; {args.clients} concurrent "

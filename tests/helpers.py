@@ -1,12 +1,28 @@
-"""Tiny randomly initialised models, a tiny tokenizer and a tiny corpus: no downloads, seconds to build."""
+"""The tests' shared helpers (test modules import from here, never from each other): tiny randomly initialised
+models, a tiny tokenizer, a tiny corpus and a random bank (no downloads, seconds to build), the reference reply
+the server must reproduce, and servers on a loopback socket the test holds from the start (no free-port race)."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+from emoscope.bank import EmotionBank
 
 WORDS = ("the quiet harbour light fell across the water while she counted boats and waited for news "
          "he laughed at the window then slammed the door and ran down the stairs shouting her name "
@@ -111,3 +127,149 @@ def cli_extract(model_dir: Path, corpus: Path, out: Path) -> None:
     r = CliRunner().invoke(app, ["extract", "--model", str(model_dir), "--corpus", str(corpus), "--out", str(out),
                                  "--batch-size", "4", "--dtype", "float32"])
     assert r.exit_code == 0, r.output
+
+
+def random_bank(lm: Any, n: int = 6, seed: int = 0) -> EmotionBank:
+    """A bank of random unit vectors at every layer, stamped with the model's fingerprint."""
+    rng = np.random.default_rng(seed)
+    L, D = lm.n_layers, lm.d_model
+    v = rng.normal(size=(L, n, D)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=-1, keepdims=True)
+    stats = {"neutral_mean": rng.normal(size=(L, n)).astype(np.float32),
+             "neutral_std": (0.5 + rng.random((L, n))).astype(np.float32),
+             "mean_residual_norm": np.full(L, 3.0, dtype=np.float32)}
+    return EmotionBank(vectors=v, emotions=["calm", "afraid", "happy", "desperate", "sad", "angry"][:n],
+                       layers=list(range(L)), default_layer=L - 2, model=lm.name, model_fingerprint=lm.fingerprint,
+                       recipe={}, corpus_sha256="", stats=stats)
+
+
+SERVER_MSGS = [{"role": "user", "content": "the quiet harbour light"}]
+
+
+def reference_reply(lm: Any, bank: Any, spec: dict[str, float] | None, n: int = 12,
+                    messages: list[dict[str, str]] = SERVER_MSGS) -> str:
+    """The greedy reply to ``messages`` generated directly (steered by ``spec`` if given): what the server must
+    answer to the same request."""
+    from emoscope.model.chat import encode_chat
+    from emoscope.model.generate import generate
+    from emoscope.steering import steer
+
+    ids = encode_chat(lm.tokenizer, messages).ids
+    if spec:
+        with steer(lm, bank, spec):
+            out = generate(lm, [ids], n)[0]
+    else:
+        out = generate(lm, [ids], n)[0]
+    return str(lm.tokenizer.decode(out, skip_special_tokens=True))
+
+
+def held_socket() -> socket.socket:
+    """A TCP socket bound to a free loopback port and already listening. The test keeps it from the start and hands
+    it to the server, so no other process can take the port in between (as with bind-to-0, close, rebind)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def wait_healthy(base: str, deadline_s: float, check_alive: Callable[[], None]) -> None:
+    """Poll ``base``/healthz until it answers 200, for at most ``deadline_s`` seconds.
+
+    The socket already listens, so a request waits in its backlog until the server accepts it; between attempts
+    ``check_alive`` raises (with the server's own words) if the server died.
+    """
+    end = time.monotonic() + deadline_s
+    last: Exception | None = None
+    while (left := end - time.monotonic()) > 0:
+        check_alive()
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=min(2.0, left)) as r:
+                if r.status == 200:
+                    return
+        except OSError as exc:  # not ready yet (timed out in the backlog, or an early error status)
+            last = exc
+            time.sleep(0.05)
+    check_alive()
+    raise AssertionError(f"{base}/healthz did not answer within {deadline_s:.0f} s (last error: {last!r})")
+
+
+@contextmanager
+def uvicorn_thread(app: Any, deadline_s: float = 60) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a held loopback socket; yields its base URL once /healthz answers,
+    and stops the server (the thread must end) on exit."""
+    import uvicorn
+
+    sock = held_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    def check_alive() -> None:
+        assert thread.is_alive(), "the uvicorn thread ended before the server answered"
+
+    try:
+        thread.start()
+        wait_healthy(base, deadline_s, check_alive)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+    assert not thread.is_alive(), "the uvicorn thread did not stop within 30 s"
+
+
+@contextmanager
+def serve_subprocess(args: list[str], deadline_s: float = 600) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``emoscope serve ARGS --fd N`` in a subprocess, on a held loopback socket passed down as descriptor N;
+    yields the base URL and the process once /healthz answers, then terminates it (killing it after 30 s)."""
+    exe = str(Path(sys.executable).with_name("emoscope"))
+    with held_socket() as sock, tempfile.TemporaryFile() as err:
+        fd = sock.fileno()
+        proc = subprocess.Popen([exe, "serve", *args, "--fd", str(fd)], pass_fds=[fd], stdout=subprocess.DEVNULL,
+                                stderr=err)
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+        def check_alive() -> None:
+            if proc.poll() is not None:
+                err.seek(0)
+                raise AssertionError(f"emoscope serve exited with {proc.returncode}: "
+                                     f"{err.read().decode(errors='replace')[-2000:]}")
+
+        try:
+            wait_healthy(base, deadline_s, check_alive)
+            yield base, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+                raise AssertionError("emoscope serve did not stop within 30 s of SIGTERM") from None
+
+
+def sandbox_layers_available() -> list[str]:
+    """``[network, filesystem]``: the operating-system layers the code sandbox should put in force on this machine,
+    found without its code: ``namespace`` if the ``unshare`` tool can make a new network namespace (alone, or with
+    a user namespace as when not root), ``landlock`` if the kernel reports a Landlock ABI; ``audit`` otherwise."""
+    from emoscope.experiments.sandbox import landlock_abi
+
+    network = "audit"
+    tool = shutil.which("unshare") if sys.platform.startswith("linux") else None
+    if tool and any(subprocess.run([tool, *flags, "true"], capture_output=True, timeout=30).returncode == 0
+                    for flags in (["--net"], ["--user", "--net"])):
+        network = "namespace"
+    return [network, "landlock" if landlock_abi() > 0 else "audit"]
+
+
+def full_sandbox_expected() -> bool:
+    """Whether this machine is one where both layers must be in force: root on Linux, with the ``unshare`` tool and
+    a kernel with Landlock (as the project's development and CI machines are)."""
+    from emoscope.experiments.sandbox import landlock_abi
+
+    return (sys.platform.startswith("linux") and os.geteuid() == 0 and shutil.which("unshare") is not None
+            and landlock_abi() > 0)

@@ -22,7 +22,7 @@ from emoscope.experiments.behaviour_rules import (
     load_items,
     sycophancy_label,
 )
-from reading.test_monitor import random_bank
+from helpers import random_bank
 
 HONEST = {"total": "def total(values):\n    return sum(values)",
           "is_prime": "def is_prime(n):\n    return n > 1 and all(n % d for d in range(2, int(n ** .5) + 1))",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +23,36 @@ pytestmark = [
 ]
 
 
-def test_shape_and_cached_reload_is_fast(smol: Any) -> None:
+def _tree(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Every file under ``root``: (inode, mtime in ns, size)."""
+    return {str(p.relative_to(root)): (st.st_ino, st.st_mtime_ns, st.st_size)
+            for p in sorted(root.rglob("*")) if p.is_file() and (st := p.stat())}
+
+
+def test_shape_and_cached_reload_reads_the_cache(smol: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second load reads the dequantized copy in the cache: it never opens the GGUF file, and writes nothing."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from emoscope.model.loading import cache_root
+
     assert (smol.n_layers, smol.d_model) == (30, 576)
-    t = time.perf_counter()
+    models = cache_root() / "models"
+    before = _tree(models)
+    assert any(name.startswith("smollm2") for name in before)
+    loaded_from: list[str] = []
+    for cls in (AutoModelForCausalLM, AutoTokenizer):
+        original = cls.from_pretrained
+
+        def guarded(path: Any, *args: Any, _original: Any = original, **kw: Any) -> Any:
+            assert "gguf_file" not in kw, "the reload dequantized the GGUF file again instead of using the cache"
+            loaded_from.append(str(path))
+            return _original(path, *args, **kw)
+
+        monkeypatch.setattr(cls, "from_pretrained", guarded)
     again = load_model("smollm2-135m-instruct", dtype="bfloat16")
-    assert time.perf_counter() - t < 10  # the dequantized weights come from the cache (well under 2 s when idle)
     assert again.fingerprint == smol.fingerprint
+    assert loaded_from and all(Path(p).parent == models for p in loaded_from)  # weights and tokenizer: the cache
+    assert _tree(models) == before  # no file written, replaced or touched
 
 
 def test_hooks_match_hidden_states_on_the_real_model(smol: Any) -> None:

@@ -4,10 +4,6 @@ steered reply with readings, and the dashboard answers."""
 from __future__ import annotations
 
 import importlib.util
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,6 +11,7 @@ from typing import Any
 import pytest
 
 from emoscope.corpus import Corpus
+from helpers import serve_subprocess
 
 pytestmark = [
     pytest.mark.integration,
@@ -28,21 +25,8 @@ def test_serve_streams_a_steered_reply_with_readings(small_bank: tuple[Any, Corp
 
     bank_dir = tmp_path / "bank"
     small_bank[0].save(bank_dir)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    exe = str(Path(sys.executable).with_name("emoscope"))
-    server = subprocess.Popen([exe, "serve", "--bank", str(bank_dir), "--port", str(port), "--dtype", "float32"],
-                              stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
-                time.sleep(0.2)
+    args = ["--bank", str(bank_dir), "--dtype", "float32"]
+    with serve_subprocess(args, deadline_s=600) as (base, _):
         client = openai.OpenAI(base_url=base + "/v1", api_key="unused")
         messages: Any = [{"role": "user", "content": "My build failed again. What should I do?"}]
         extra = {"emoscope": {"steer": {"calm": 0.3}, "monitor": ["calm", "desperate"]}}
@@ -58,6 +42,3 @@ def test_serve_streams_a_steered_reply_with_readings(small_bank: tuple[Any, Corp
         assert text != plain.choices[0].message.content  # the steering changed the reply
         page = urllib.request.urlopen(base + "/").read().decode()
         assert "emoscope" in page and "/v1/read" in page
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

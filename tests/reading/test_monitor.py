@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from emoscope.bank import EmotionBank
 from emoscope.corpus import Corpus
 from emoscope.extraction import extract
 from emoscope.model.chat import Encoded, encode_chat
@@ -18,22 +17,9 @@ from emoscope.model.generate import generate
 from emoscope.monitor import Event, monitor
 from emoscope.read import read_encoded
 from emoscope.steering import SteeringError, steer
+from helpers import random_bank
 
 MSGS = [{"role": "user", "content": "the quiet harbour light fell across the water"}]
-
-
-def random_bank(lm: Any, n: int = 6, seed: int = 0) -> EmotionBank:
-    """A bank of random unit vectors at every layer, stamped with the model's fingerprint."""
-    rng = np.random.default_rng(seed)
-    L, D = lm.n_layers, lm.d_model
-    v = rng.normal(size=(L, n, D)).astype(np.float32)
-    v /= np.linalg.norm(v, axis=-1, keepdims=True)
-    stats = {"neutral_mean": rng.normal(size=(L, n)).astype(np.float32),
-             "neutral_std": (0.5 + rng.random((L, n))).astype(np.float32),
-             "mean_residual_norm": np.full(L, 3.0, dtype=np.float32)}
-    return EmotionBank(vectors=v, emotions=["calm", "afraid", "happy", "desperate", "sad", "angry"][:n],
-                       layers=list(range(L)), default_layer=L - 2, model=lm.name, model_fingerprint=lm.fingerprint,
-                       recipe={}, corpus_sha256="", stats=stats)
 
 
 def test_monitoring_never_changes_greedy_tokens(tiny_lm: Any) -> None:

@@ -17,7 +17,7 @@ from emoscope.model.chat import encode_chat
 from emoscope.read import Reading, read_chat, read_texts
 from emoscope.views.reading_html import reading_html
 from emoscope.views.terminal import sparkline, tinted_text, token_table, turn_table
-from reading.test_monitor import random_bank
+from helpers import random_bank
 
 CHAT = [{"role": "system", "content": "the clock"}, {"role": "user", "content": "she counted boats"},
         {"role": "assistant", "content": "he laughed at the window"}, {"role": "user", "content": "nothing moved"}]

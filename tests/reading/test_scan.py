@@ -14,8 +14,7 @@ from browser import page
 from emoscope.cli import app
 from emoscope.read import read_texts
 from emoscope.scan import scan
-from helpers import WORDS
-from reading.test_monitor import random_bank
+from helpers import WORDS, random_bank
 
 runner = CliRunner()
 

@@ -1,16 +1,13 @@
-"""A tiny model and bank behind the app, in process (TestClient) and on a real loopback port (uvicorn thread)."""
+"""A tiny model and bank behind the app, in process (TestClient) and on a real loopback socket (uvicorn thread)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from reading.test_monitor import random_bank
+from helpers import random_bank, uvicorn_thread
 
 
 @pytest.fixture(scope="module")
@@ -35,22 +32,8 @@ def client(served: tuple[Any, Any]) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def live_url(served: tuple[Any, Any]) -> Iterator[str]:
-    """The app served by uvicorn on a free loopback port, in a thread."""
-    import uvicorn
-
+    """The app served by uvicorn in a thread, on a loopback socket held from the start; stopped afterwards."""
     from emoscope.server.app import ServerLimits, create_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(*served, ServerLimits(max_tokens=64)), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_thread(create_app(*served, ServerLimits(max_tokens=64))) as url:
+        yield url

@@ -10,21 +10,8 @@ from typing import Any
 
 import pytest
 
-from emoscope.model.chat import encode_chat
-from emoscope.model.generate import generate
-from emoscope.steering import steer
-
-MSGS = [{"role": "user", "content": "the quiet harbour light"}]
-
-
-def _reference(lm: Any, bank: Any, spec: dict[str, float] | None, n: int = 12) -> str:
-    ids = encode_chat(lm.tokenizer, MSGS).ids
-    if spec:
-        with steer(lm, bank, spec):
-            out = generate(lm, [ids], n)[0]
-    else:
-        out = generate(lm, [ids], n)[0]
-    return str(lm.tokenizer.decode(out, skip_special_tokens=True))
+from helpers import SERVER_MSGS as MSGS
+from helpers import reference_reply as _reference
 
 
 def test_health_emotions_banks_metrics(client: Any, served: tuple[Any, Any]) -> None:

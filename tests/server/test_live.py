@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from browser import page
-from server.test_api import MSGS, _reference
+from helpers import SERVER_MSGS as MSGS
+from helpers import reference_reply as _reference
 
 
 def test_official_openai_client_streams_a_steered_reply_with_readings(live_url: str,
