@@ -43,3 +43,4 @@ if [ "$run" = 1 ]; then
   .venv/bin/emoscope read --bank banks/smollm2-135m-instruct --chat examples/chat.json --top 3 \
     --html banks/smollm2-135m-instruct/reading.html | tail -n 12
 fi
+echo "scripts/setup.sh finished in ${SECONDS} s"

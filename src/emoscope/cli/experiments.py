@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,17 +35,21 @@ def steering_check(
         check_emotions(b, chosen or [])
         if layer is not None:
             b.layer_index(layer)
+        t0 = time.perf_counter()
         lm = load_for_bank(b, model, dtype)
         with Drawer(quiet=as_json) as draw:
             res = run_check(lm, b, strength=strength, layer=layer, emotions=chosen, progress=draw)
+        res["seconds"] = round(time.perf_counter() - t0, 1)  # model load included
         if out is not None:
             _write_json(out, res)
         summary = {k: {kk: vv for kk, vv in v.items() if kk != "per_emotion"} for k, v in res["prompts"].items()}
         if as_json:
-            emit_json({"model": res["model"], "layer": res["layer"], "strength": strength, "prompts": summary})
+            emit_json({"model": res["model"], "layer": res["layer"], "strength": strength, "prompts": summary,
+                       "seconds": res["seconds"]})
             return
         for v in summary.values():
             _print_check(v, strength, res["layer"])
+        typer.echo(f"done in {res['seconds']} s (model load included)")
 
     guard(run)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -198,6 +199,7 @@ def scan(
         total = count_lines(file)
         if total == 0:
             fail(f"{file} has no texts")
+        t0 = time.perf_counter()
         lm = load_for_bank(b, model, dtype)
         with Drawer(quiet=as_json) as draw:
             result = run_scan(lm, b, iter_texts(file, field, " (or choose --field)"), layer, kind, k, context,
@@ -205,11 +207,13 @@ def scan(
                               progress=lambda p: draw(replace(p, total=total)))
         data = result.to_dict()
         _write_scan(data, target, f"emoscope scan: {file.name}", chosen[0] if chosen else None)
+        seconds = round(time.perf_counter() - t0, 1)  # model load included
         if as_json:
-            emit_json(scan_summary(data, target, kind))
+            emit_json({**scan_summary(data, target, kind), "seconds": seconds})
             return
         _print_scan(data, highlighted_rows(data["emotions"], chosen), kind, max_tokens)
-        console().print(f"\nwrote {target / 'scan.json'} and {target / 'index.html'}")
+        console().print(f"\nwrote {target / 'scan.json'} and {target / 'index.html'} in {seconds} s (model load "
+                        "included)")
 
     guard(run)
 
