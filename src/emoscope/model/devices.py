@@ -28,14 +28,15 @@ DTYPE_CHOICES = ("auto", *DTYPES)
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
 _BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
+CPUINFO = Path("/proc/cpuinfo")
 
 DeviceMap = str | dict[str, Any]
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+def cpu_flags(cpuinfo: Path | None = None) -> set[str]:
     """The CPU feature flags listed in ``/proc/cpuinfo`` (empty where there is no such file)."""
     try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+        text = (cpuinfo or CPUINFO).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return set()
     flags: set[str] = set()
@@ -46,7 +47,7 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     return flags
 
 
-def cpu_computes_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+def cpu_computes_bf16(cpuinfo: Path | None = None) -> bool:
     """Whether the CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX-BF16)."""
     return bool(cpu_flags(cpuinfo) & _BF16_CPU_FLAGS)
 

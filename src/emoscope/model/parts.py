@@ -67,9 +67,13 @@ def find_chunk(chunk: Chunk) -> Path | None:
     return None
 
 
-def locate_chunks(f: ChunkedFile, finder: Callable[[Chunk], Path | None] = find_chunk) -> list[Path]:
+Finder = Callable[[Chunk], Path | None]
+
+
+def locate_chunks(f: ChunkedFile, finder: Finder | None = None) -> list[Path]:
     """Every chunk's path, in order; a ModelError naming the missing packages and the install command."""
-    found = [finder(c) for c in f.chunks]
+    find = finder or find_chunk
+    found = [find(c) for c in f.chunks]
     missing = [c.package for c, p in zip(f.chunks, found, strict=True) if p is None]
     if missing:
         raise ModelError(f"{f.filename} is missing {len(missing)} of its {len(f.chunks)} parts "
@@ -93,7 +97,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def assemble(f: ChunkedFile, dest_dir: Path, finder: Callable[[Chunk], Path | None] = find_chunk) -> Path:
+def assemble(f: ChunkedFile, dest_dir: Path, finder: Finder | None = None) -> Path:
     """The assembled file in ``dest_dir`` (named ``<sha256[:12]>-<filename>``), built once and verified.
 
     A file already there is reused when its size matches (it was verified before it was renamed into place).
