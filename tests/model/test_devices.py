@@ -207,3 +207,18 @@ def test_the_grep_sees_an_offender() -> None:
         assert _WHOLE_MOVE.search(bad), bad
     for fine in ("ids.to(lm.device)", "h.to(torch.float32)", "logits.float()", "p.cpu().numpy()"):
         assert not _WHOLE_MOVE.search(fine), fine
+
+
+def test_logit_lens_with_the_head_offloaded(pair: tuple[Any, Any], tmp_path: Path) -> None:
+    """The unembedding reads offloaded head weights (disk) and moves directions to where the weights are."""
+    from emoscope.model.unembed import unembed
+
+    whole, _ = pair
+    dmap = {**_half_on_disk(4), "model.norm": "disk", "lm_head": "disk"}
+    model_dir = tmp_path / "tiny"
+    whole.model.save_pretrained(str(model_dir))
+    whole.tokenizer.save_pretrained(str(model_dir))
+    head_on_disk = load_model(str(model_dir), dtype="float32", device_map=dmap, offload_folder=tmp_path / "off")
+    assert head_on_disk.model.lm_head.weight.device.type == "meta"
+    dirs = np.random.default_rng(0).standard_normal((3, whole.d_model)).astype(np.float32)
+    np.testing.assert_allclose(unembed(head_on_disk, dirs), unembed(whole, dirs), rtol=1e-5, atol=1e-5)
