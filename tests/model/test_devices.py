@@ -89,6 +89,17 @@ def test_auto_dtype_on_mps_and_explicit_dtypes(hardware: Any) -> None:
         resolve_dtype("fp8", "cpu")
 
 
+def test_auto_dtype_of_a_dispatched_model_follows_its_first_gpu(hardware: Any) -> None:
+    from emoscope.model.devices import map_device
+
+    hardware(cuda=True, capability=(7, 0), count=2, flags="amx_bf16")
+    assert map_device({"model.embed_tokens": 1, "lm_head": 0}, "cpu") == "cuda:1"
+    assert resolve_dtype("auto", map_device("auto", "cpu")) == "float16"
+    assert resolve_dtype("auto", map_device({"model": "cpu", "lm_head": "disk"}, "cuda")) == "bfloat16"
+    hardware(cuda=False, mps=True)
+    assert map_device("balanced", "auto") == "mps" and map_device("balanced", "cpu") == "cpu"
+
+
 def test_device_maps_and_memory_limits(tmp_path: Path) -> None:
     assert parse_device_map("auto") == "auto" and parse_device_map("balanced") == "balanced"
     f = tmp_path / "map.json"

@@ -191,3 +191,18 @@ def execution_device(device_map: dict[str, Any]) -> torch.device:
         if isinstance(dev, str) and dev not in ("cpu", "disk", "meta"):
             return torch.device(dev)
     return torch.device("cpu")
+
+
+def map_device(device_map: DeviceMap, device: str) -> str:
+    """The device whose arithmetic ``dtype="auto"`` follows for a dispatched model: the map's first GPU.
+
+    For a strategy (``auto``, ``balanced``...) that is ``cuda`` when torch sees a GPU, else ``device`` resolved.
+
+    Example:
+        >>> map_device({"model.embed_tokens": "cpu", "model.layers.0": "disk"}, "auto")
+        'cpu'
+    """
+    if isinstance(device_map, dict):
+        dev = execution_device(device_map)
+        return "cpu" if dev.type == "cpu" else str(dev)
+    return "cuda" if torch.cuda.is_available() else resolve_device(device)

@@ -31,6 +31,7 @@ from emoscope.model.devices import (
     DTYPES,
     DeviceMap,
     execution_device,
+    map_device,
     parse_device_map,
     parse_max_memory,
     resolve_device,
@@ -232,7 +233,8 @@ def load_model(spec: str = DEFAULT_MODEL, dtype: str = "bfloat16", device: str =
     ``device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (``auto``: CUDA, else MPS, else CPU).
     ``device_map``: ``auto``, ``balanced``, a ``{module: device}`` dict or a JSON file of one; the model is then
     loaded and dispatched by accelerate (``max_memory`` caps each device, e.g. ``"0=20GiB,cpu=64GiB"``; modules
-    mapped to ``disk`` go to ``offload_folder``, by default under the cache) and ``device`` only picks the dtype.
+    mapped to ``disk`` go to ``offload_folder``, by default under the cache); ``dtype='auto'`` then follows the map's
+    first GPU.
     Weights are read from safetensors only; a directory of pickle checkpoints needs ``allow_pickle=True``.
 
     Example:
@@ -245,7 +247,7 @@ def load_model(spec: str = DEFAULT_MODEL, dtype: str = "bfloat16", device: str =
     limits = parse_max_memory(max_memory)
     if limits is not None and dmap is None:
         raise ModelError("max_memory only applies with a device map; pass device_map='auto' as well")
-    target = resolve_device(device)
+    target = resolve_device(device) if dmap is None else map_device(dmap, device)
     torch_dtype = DTYPES[resolve_dtype(dtype, target)]
     _quiet_transformers()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
