@@ -52,3 +52,25 @@ def test_every_load_asks_for_safetensors(tiny_model_dir: Path, monkeypatch: pyte
     load_model(str(tiny_model_dir), dtype="float32")
     load_model(str(tiny_model_dir), dtype="float32", device_map={"": "cpu"})
     assert [kw["use_safetensors"] for kw in seen] == [True, True]
+
+
+def test_a_cached_hub_id_without_safetensors_names_the_fix(pickle_dir: Path, tmp_path: Path) -> None:
+    """The same refusal for a Hugging Face id whose local cache holds only a pickle checkpoint."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    repo = tmp_path / "hub" / "models--org--tiny"
+    shutil.copytree(pickle_dir, repo / "snapshots" / ("a" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    code = ("from emoscope.model.loading import load_model, ModelError\n"
+            "try:\n    load_model('org/tiny')\nexcept ModelError as e:\n    print('refused:', e)\n"
+            "print('layers:', load_model('org/tiny', allow_pickle=True).n_layers)\n")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert "refused: 'org/tiny' has no safetensors weights" in out.stdout and "allow_pickle=True" in out.stdout, out
+    assert "layers: 4" in out.stdout

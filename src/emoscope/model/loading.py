@@ -268,6 +268,10 @@ def load_model(spec: str = DEFAULT_MODEL, dtype: str = "bfloat16", device: str =
         model: nn.Module = AutoModelForCausalLM.from_pretrained(path, **kw)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not allow_pickle and "safetensors" in str(exc) and not Path(path).is_dir():
+            raise ModelError(f"{spec!r} has no safetensors weights in the local Hugging Face cache; download its "
+                             "safetensors files, convert its checkpoints, or pass allow_pickle=True if you trust "
+                             "them") from None
         raise ModelError(f"cannot load model {spec!r}: not a registered name ({', '.join(REGISTRY)}), a .gguf file, "
                          f"nor a local model directory or cached Hugging Face id ({first[:160]})") from None
     if tok.pad_token is None:
