@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,7 +172,7 @@ def _ensure_gguf_cache(src: GGUFSource) -> Path:
     return dequantize_to(gguf, _registered_cache_dir(src, gguf))
 
 
-_atomic_save_dir = atomic_save_dir  # the old private name
+_atomic_save_dir: Callable[[Callable[[Path], None], Path], None] = atomic_save_dir  # the old private name
 
 
 def _quiet_transformers() -> None:
