@@ -99,3 +99,19 @@ def test_the_registered_model_uses_the_verified_assembly(tmp_path: Path, monkeyp
         registry.REGISTRY["qwen2.5-coder-0.5b-instruct"].locate()
     monkeypatch.setattr(registry, "QWEN_CODER_GGUF", f)
     assert registry.REGISTRY["qwen2.5-coder-0.5b-instruct"].locate().read_bytes() == b"".join(CHUNKS)
+
+
+def test_an_assembled_file_changed_since_is_refused_before_dequantizing(tmp_path: Path) -> None:
+    from emoscope.model.loading import _ensure_gguf_cache
+    from emoscope.model.registry import GGUFSource
+
+    f, paths = _fake(tmp_path)
+    out = assemble(f, tmp_path / "cache", _finder(paths))
+    src = GGUFSource("fake", "org/fake", f.install, lambda: out, f.sha256)
+    data = bytearray(out.read_bytes())
+    data[-1] ^= 1  # same size, other bytes
+    out.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="no longer matches the SHA-256 of fake and was removed"):
+        _ensure_gguf_cache(src)
+    assert not out.exists()
+    assert assemble(f, tmp_path / "cache", _finder(paths)).read_bytes() == b"".join(CHUNKS)  # reassembled

