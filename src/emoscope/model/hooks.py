@@ -117,7 +117,8 @@ def record(lm: LoadedModel, input_ids: Tensor, attention_mask: Tensor, layers: S
             if weights is None:
                 out[i] = x
             else:
-                out[i] = (x * weights.unsqueeze(-1)).sum(1) / weights.sum(-1, keepdim=True).clamp(min=1e-9)
+                w = weights.to(x.device)  # with a device map, block i may live on another device
+                out[i] = (x * w.unsqueeze(-1)).sum(1) / w.sum(-1, keepdim=True).clamp(min=1e-9)
         return fn
 
     forward_through(lm, input_ids, attention_mask, {i: make(i) for i in sorted(set(layers))})

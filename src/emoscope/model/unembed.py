@@ -6,6 +6,7 @@ Example:
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -41,14 +42,24 @@ def unembed(lm: LoadedModel, vectors: NDArray[Any], chunk: int = 32768) -> NDArr
     out_emb = lm.model.get_output_embeddings()  # type: ignore[operator]
     if out_emb is None:
         raise ValueError(f"{lm.name} has no output embedding; the logit lens needs one")
-    weight = out_emb.weight
     v = torch.as_tensor(np.asarray(vectors, dtype=np.float32)).to(lm.device)
     norm = final_norm(lm)
-    with torch.no_grad():
+    with torch.no_grad(), _onloaded(out_emb, lm.device):  # weights a device map offloaded are brought in
         if norm is not None:
             v = norm(v.to(lm.dtype).unsqueeze(0))[0].to(torch.float32)
+        weight = out_emb.weight
+        v = v.to(weight.device)  # with a device map the head may sit on another device than the inputs
         parts = [v @ weight[i : i + chunk].to(torch.float32).T for i in range(0, weight.shape[0], chunk)]
     return torch.cat(parts, dim=1).cpu().numpy()
+
+
+def _onloaded(module: nn.Module, device: torch.device) -> AbstractContextManager[None]:
+    """A context with ``module``'s offloaded (meta) weights on ``device``; a no-op for ordinary modules."""
+    if all(p.device.type != "meta" for p in module.parameters()):
+        return nullcontext()
+    from accelerate.utils import align_module_device
+
+    return align_module_device(module, device)  # type: ignore[no-any-return]
 
 
 def first_token_ids(tokenizer: Any, word: str) -> list[int]:
