@@ -9,6 +9,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -86,18 +87,30 @@ def check_emotions(bank: EmotionBank, names: Iterable[str]) -> None:
         bank.emotion_index(name)
 
 
-def load_lm(spec: str, dtype: str, layer_path: str | None = None) -> LoadedModel:
+@dataclass(frozen=True)
+class Placement:
+    """Where a command puts its model: ``--device``, ``--device-map``, ``--max-memory``."""
+
+    device: str = "auto"
+    device_map: str | None = None
+    max_memory: str | None = None
+
+
+def load_lm(spec: str, dtype: str, layer_path: str | None = None, place: Placement | None = None) -> LoadedModel:
     """Load a model (torch is imported here, not before)."""
     from emoscope.model.loading import load_model
 
-    return load_model(spec, dtype=dtype, layer_path=layer_path)
+    p = place or Placement()
+    return load_model(spec, dtype=dtype, device=p.device, layer_path=layer_path, device_map=p.device_map,
+                      max_memory=p.max_memory)
 
 
-def load_for_bank(bank: EmotionBank, model: str | None, dtype: str) -> LoadedModel:
+def load_for_bank(bank: EmotionBank, model: str | None, dtype: str, place: Placement | None = None
+                  ) -> LoadedModel:
     """The model asked for with ``--model``, else the bank's own (see ``resolve_model_spec``)."""
     from emoscope.model.loading import resolve_model_spec
 
-    return load_lm(resolve_model_spec(model, bank.model), dtype)
+    return load_lm(resolve_model_spec(model, bank.model), dtype, place=place)
 
 
 class Drawer:

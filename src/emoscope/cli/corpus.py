@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from emoscope.cli.common import Drawer, emit_json, guard, load_lm
-from emoscope.cli.options import DtypeOpt
+from emoscope.cli.common import Drawer, Placement, emit_json, guard, load_lm
+from emoscope.cli.options import DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt
 
 
 def corpus_validate(
@@ -83,7 +83,10 @@ def corpus_generate(
     max_tokens: Annotated[int, typer.Option(min=16, help="Token limit per reply.")] = 2048,
     temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 0.9,
     seed: Annotated[int, typer.Option(help="Seed for reproducible sampling.")] = 0,
-    dtype: DtypeOpt = "bfloat16",
+    dtype: DtypeOpt = "auto",
+    device: DeviceOpt = "auto",
+    device_map: DeviceMapOpt = None,
+    max_memory: MaxMemoryOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print progress and the summary as JSON lines.")] = False,
 ) -> None:
     """Generate stories (and neutral dialogues) with a local model or an HTTP endpoint, validated as they come.
@@ -101,7 +104,7 @@ def corpus_generate(
     def run() -> None:
         chosen = choose_emotions(emotions, seed)
         backend = choose_writer(model, endpoint, endpoint_model, os.environ.get(api_key_env),
-                                lambda spec: load_lm(spec, dtype))
+                                lambda spec: load_lm(spec, dtype, place=Placement(device, device_map, max_memory)))
         tally = GenerationTally()
         with Drawer(quiet=as_json, log_notes=True) as draw:
             for p in generate_corpus(backend, out, chosen, n_topics=topics, stories_per_topic=stories_per_topic,

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from emoscope.cli.common import Drawer, check_emotions, emit_json, fail, guard, load_for_bank, load_lm
-from emoscope.cli.options import BankModelOpt, BankOpt, DtypeOpt
+from emoscope.cli.common import Drawer, Placement, check_emotions, emit_json, fail, guard, load_for_bank, load_lm
+from emoscope.cli.options import BankModelOpt, BankOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt
 
 
 def steering_check(
@@ -21,7 +21,10 @@ def steering_check(
     out: Annotated[Path | None, typer.Option(help="Write the full results (per emotion) to this JSON file.")
                    ] = None,
     model: BankModelOpt = None,
-    dtype: DtypeOpt = "bfloat16",
+    dtype: DtypeOpt = "auto",
+    device: DeviceOpt = "auto",
+    device_map: DeviceMapOpt = None,
+    max_memory: MaxMemoryOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Steer toward each emotion while the model completes 'He feels' / 'I feel': does its own word rise most?"""
@@ -36,7 +39,7 @@ def steering_check(
         if layer is not None:
             b.layer_index(layer)
         t0 = time.perf_counter()
-        lm = load_for_bank(b, model, dtype)
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
         with Drawer(quiet=as_json) as draw:
             res = run_check(lm, b, strength=strength, layer=layer, emotions=chosen, progress=draw)
         res["seconds"] = round(time.perf_counter() - t0, 1)  # model load included
@@ -94,6 +97,9 @@ def preferences(
     dtype: Annotated[str, typer.Option(help="Compute dtype. float32 by default: A/B margins are small, and "
                                        "bfloat16 rounding moves them by up to 0.25 logits (about 3x faster).")
                      ] = "float32",
+    device: DeviceOpt = "auto",
+    device_map: DeviceMapOpt = None,
+    max_memory: MaxMemoryOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full results as JSON.")] = False,
 ) -> None:
     """The preference experiment: Elo over all A/B questions, emotion readings vs Elo, and steering's effect.
@@ -116,7 +122,7 @@ def preferences(
         check_emotions(b, chosen if isinstance(chosen, list) else [])
         if layer is not None:
             b.layer_index(layer)
-        lm = load_for_bank(b, model, dtype)
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
         t0 = time.perf_counter()
         with Drawer(quiet=as_json) as draw:
             res = run_preferences(lm, b, acts, layer=layer, emotions=chosen, strength=strength, pairs=pairs,
@@ -178,7 +184,10 @@ def behaviour(
     out: Annotated[Path | None, typer.Option(help="Output directory (default: <bank dir>/behaviour/<scenario>); "
                                              "an interrupted run with the same settings resumes there.")] = None,
     model: BankModelOpt = None,
-    dtype: DtypeOpt = "bfloat16",
+    dtype: DtypeOpt = "auto",
+    device: DeviceOpt = "auto",
+    device_map: DeviceMapOpt = None,
+    max_memory: MaxMemoryOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print rates and the page's path as JSON.")] = False,
 ) -> None:
     """Behaviour under steering: rates of leverage, reward hacking or sycophancy per emotion and strength.
@@ -205,9 +214,10 @@ def behaviour(
         names, watched = split_names(emotions) or [], split_names(watch) or []
         check_emotions(b, [*names, *watched])
         values = parse_strengths(strengths)
-        lm = load_for_bank(b, model, dtype)
+        place = Placement(device, device_map, max_memory)
+        lm = load_for_bank(b, model, dtype, place)
         chosen = resolve_layers(lm.n_layers, layers) if layers else None
-        backend = choose_judge(judge, judge_model, lambda spec: load_lm(spec, dtype))
+        backend = choose_judge(judge, judge_model, lambda spec: load_lm(spec, dtype, place=place))
         target = out or bank_dir(bank) / "behaviour" / scenario
         with Drawer(quiet=as_json) as draw:
             res = run_behaviour(lm, b, scenario, names, values, rollouts, chosen, max_new_tokens, attempts,

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from emoscope.cli.common import Drawer, emit_json, guard, load_lm, require_dir
-from emoscope.cli.options import DtypeOpt, ModelOpt
+from emoscope.cli.common import Drawer, Placement, emit_json, guard, load_lm, require_dir
+from emoscope.cli.options import DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt, ModelOpt
 
 
 def extract(
@@ -17,7 +17,10 @@ def extract(
     layers: Annotated[str, typer.Option(help="Blocks to store: 'all', '20', '10-20', '4,8,-1'.")] = "all",
     out: Annotated[Path, typer.Option(help="Directory to write bank.safetensors into.")] = Path("banks/default"),
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 16,
-    dtype: DtypeOpt = "bfloat16",
+    dtype: DtypeOpt = "auto",
+    device: DeviceOpt = "auto",
+    device_map: DeviceMapOpt = None,
+    max_memory: MaxMemoryOpt = None,
     split: Annotated[str, typer.Option(help="'train' keeps held-out stories unseen (default); 'all' uses all."
                                        )] = "train",
     token_skip: Annotated[int, typer.Option(min=0, help="Average each story from this token on.")] = 50,
@@ -41,7 +44,7 @@ def extract(
     def run() -> None:
         require_dir(out)
         c = Corpus.load(corpus)
-        lm = load_lm(model, dtype, layer_path)
+        lm = load_lm(model, dtype, layer_path, Placement(device, device_map, max_memory))
         recipe = Recipe(token_skip=token_skip, neutral_variance=neutral_variance, split=split)
         t0 = time.perf_counter()
         with Drawer(quiet=as_json, keep=True) as draw:

@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from emoscope.cli.common import check_emotions, emit_json, fail, guard, load_for_bank
+from emoscope.cli.common import Placement, check_emotions, emit_json, fail, guard, load_for_bank
 from emoscope.cli.options import (
     AlertOpt,
     BankModelOpt,
     BankOpt,
     ChatFileOpt,
+    DeviceMapOpt,
+    DeviceOpt,
     DtypeOpt,
+    MaxMemoryOpt,
     MaxNewTokensOpt,
     MismatchOpt,
     PromptOpt,
@@ -50,7 +53,10 @@ def steer(
     seed: SeedOpt = 0,
     compare: Annotated[bool, typer.Option(help="Also generate without steering, for comparison.")] = False,
     model: BankModelOpt = None,
-    dtype: DtypeOpt = "bfloat16",
+    dtype: DtypeOpt = "auto",
+    device: DeviceOpt = "auto",
+    device_map: DeviceMapOpt = None,
+    max_memory: MaxMemoryOpt = None,
     allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -71,7 +77,7 @@ def steer(
         b = EmotionBank.load(bank)
         check_emotions(b, spec)
         msgs = _messages(prompt, chat)
-        lm = load_for_bank(b, model, dtype)
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
         chosen = resolve_layers(lm.n_layers, layers) if layers else [b.default_layer]
         for layer in chosen:
             b.layer_index(layer)
@@ -151,7 +157,10 @@ def generate(
     html: Annotated[Path | None, typer.Option(help="After generating, write the HTML reading view of the whole "
                                               "conversation with the reply here.")] = None,
     model: BankModelOpt = None,
-    dtype: DtypeOpt = "bfloat16",
+    dtype: DtypeOpt = "auto",
+    device: DeviceOpt = "auto",
+    device_map: DeviceMapOpt = None,
+    max_memory: MaxMemoryOpt = None,
     allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --view json.")] = False,
 ) -> None:
@@ -176,7 +185,7 @@ def generate(
         b.layer_index(layer)
         opts = _monitor_options(b, alert, when, steer_specs, watch, window)
         msgs = _messages(prompt, chat)
-        lm = load_for_bank(b, model, dtype)
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
         s_layers = resolve_layers(lm.n_layers, steer_layers) if steer_layers else None
         msgs = validate_messages(msgs)
         ids = encode_chat(lm.tokenizer, msgs).ids
@@ -265,7 +274,10 @@ def chat(
     transcript: Annotated[Path | None, typer.Option(help="Save the conversation (messages and events) as JSON "
                                                     "here after each reply.")] = None,
     model: BankModelOpt = None,
-    dtype: DtypeOpt = "bfloat16",
+    dtype: DtypeOpt = "auto",
+    device: DeviceOpt = "auto",
+    device_map: DeviceMapOpt = None,
+    max_memory: MaxMemoryOpt = None,
     allow_model_mismatch: MismatchOpt = False,
 ) -> None:
     """Chat with the model while its emotion readings stream live; alerts and conditional steering apply.
@@ -283,7 +295,7 @@ def chat(
         b = EmotionBank.load(bank)
         b.layer_index(layer)
         opts = _monitor_options(b, alert, when, steer_specs, watch, window)
-        lm = load_for_bank(b, model, dtype)
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
         b.check_model(lm.fingerprint, lm.name, allow_model_mismatch)
         start: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
         msgs, log = list(start), list[dict[str, Any]]()

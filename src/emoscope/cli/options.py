@@ -9,8 +9,18 @@ import typer
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name (smollm2-135m-instruct, "
                                        "gemma3-270m), local directory or Hugging Face id (offline).")]
-DtypeOpt = Annotated[str, typer.Option(help="Compute dtype: bfloat16 (about 3x faster on recent CPUs), "
-                                       "float32 or float16. Stored vectors are always float32.")]
+DtypeOpt = Annotated[str, typer.Option(help="Compute dtype: auto (bfloat16 where the device computes it natively: "
+                                       "GPUs of compute capability 8 or more, CPUs with AVX512-BF16 or AMX; float16 "
+                                       "on other GPUs; float32 otherwise), bfloat16, float32 or float16. Stored "
+                                       "vectors are always float32.")]
+DeviceOpt = Annotated[str, typer.Option(envvar="EMOSCOPE_DEVICE", help="Where to run: auto (CUDA if available, "
+                                        "else Apple MPS, else CPU), cpu, cuda, cuda:N or mps.")]
+DeviceMapOpt = Annotated[str | None, typer.Option(envvar="EMOSCOPE_DEVICE_MAP", help="Spread a model that does "
+                                                  "not fit one device over several (accelerate): auto, balanced, "
+                                                  "or a JSON file {module: device} ('disk' offloads). Replaces "
+                                                  "--device.")]
+MaxMemoryOpt = Annotated[str | None, typer.Option(help="With --device-map: memory per device, e.g. "
+                                                  "'0=20GiB,1=20GiB,cpu=64GiB'.")]
 BankOpt = Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")]
 BankModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")]
 MismatchOpt = Annotated[bool, typer.Option(help="Use the bank with another model anyway.")]

@@ -10,6 +10,7 @@ import typer
 
 from emoscope.cli.common import (
     Drawer,
+    Placement,
     check_emotions,
     console,
     emit_json,
@@ -18,7 +19,16 @@ from emoscope.cli.common import (
     load_for_bank,
     require_dir,
 )
-from emoscope.cli.options import BankModelOpt, BankOpt, DtypeOpt, MismatchOpt, ReadLayerOpt
+from emoscope.cli.options import (
+    BankModelOpt,
+    BankOpt,
+    DeviceMapOpt,
+    DeviceOpt,
+    DtypeOpt,
+    MaxMemoryOpt,
+    MismatchOpt,
+    ReadLayerOpt,
+)
 
 
 def read(
@@ -42,7 +52,10 @@ def read(
     html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML view here (hover a token "
                                               "for its top 5, pick emotions, line plot).")] = None,
     model: BankModelOpt = None,
-    dtype: DtypeOpt = "bfloat16",
+    dtype: DtypeOpt = "auto",
+    device: DeviceOpt = "auto",
+    device_map: DeviceMapOpt = None,
+    max_memory: MaxMemoryOpt = None,
     top: Annotated[int, typer.Option(min=1, help="Emotions shown per token or turn.")] = 3,
     allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-token scores and per-turn summaries as JSON."
@@ -69,7 +82,7 @@ def read(
             fail("--text is empty; give some text to read")
         msgs = read_chat_file(chat) if chat is not None else None
         texts = load_texts(file) if file is not None else [str(text)]
-        lm = load_for_bank(b, model, dtype)
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
         items = [encode_chat(lm.tokenizer, msgs)] if msgs is not None else [
             encode_text(lm.tokenizer, t) for t in texts]
         readings = read_encoded(lm, b, items, layer, kind, allow_mismatch=allow_model_mismatch)
@@ -164,7 +177,10 @@ def scan(
     kind: Annotated[str, typer.Option(help="z, projection or cosine.")] = "z",
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 8,
     model: BankModelOpt = None,
-    dtype: DtypeOpt = "bfloat16",
+    dtype: DtypeOpt = "auto",
+    device: DeviceOpt = "auto",
+    device_map: DeviceMapOpt = None,
+    max_memory: MaxMemoryOpt = None,
     allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary (stats and snippets per emotion)."
                                           )] = False,
@@ -200,7 +216,7 @@ def scan(
         if total == 0:
             fail(f"{file} has no texts")
         t0 = time.perf_counter()
-        lm = load_for_bank(b, model, dtype)
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
         with Drawer(quiet=as_json) as draw:
             result = run_scan(lm, b, iter_texts(file, field, " (or choose --field)"), layer, kind, k, context,
                               max_tokens, batch_size, allow_model_mismatch,

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from emoscope.cli.common import guard, load_for_bank
-from emoscope.cli.options import BankModelOpt, BankOpt, DtypeOpt
+from emoscope.cli.common import Placement, guard, load_for_bank
+from emoscope.cli.options import BankModelOpt, BankOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt
 
 
 def serve(
@@ -28,7 +28,10 @@ def serve(
     max_batch: Annotated[int | None, typer.Option(min=1, help="Concurrent chat requests generated together "
                                                   "(default: 8 in float32; 1 in bfloat16, where padding changes "
                                                   "some greedy replies).")] = None,
-    dtype: DtypeOpt = "bfloat16",
+    dtype: DtypeOpt = "auto",
+    device: DeviceOpt = "auto",
+    device_map: DeviceMapOpt = None,
+    max_memory: MaxMemoryOpt = None,
 ) -> None:
     """Serve an OpenAI-compatible API with per-request steering and live emotion readings, and a dashboard at /.
 
@@ -43,7 +46,7 @@ def serve(
         import uvicorn
 
         b = EmotionBank.load(bank)
-        lm = load_for_bank(b, model, dtype)
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
         limits = ServerLimits(max_body_bytes=max_body_bytes, max_prompt_tokens=max_prompt_tokens,
                               max_tokens=max_tokens, max_pending=max_pending, api_key=api_key, max_batch=max_batch)
         app = create_app(lm, b, limits, bank_dir=bank_dir(bank))

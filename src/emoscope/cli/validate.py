@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from emoscope.cli.common import Drawer, emit_json, guard, load_for_bank, require_dir
-from emoscope.cli.options import BankModelOpt, BankOpt, MismatchOpt
+from emoscope.cli.common import Drawer, Placement, emit_json, guard, load_for_bank, require_dir
+from emoscope.cli.options import BankModelOpt, BankOpt, DeviceMapOpt, DeviceOpt, MaxMemoryOpt, MismatchOpt
 
 
 def validate(
@@ -26,6 +26,9 @@ def validate(
     model: BankModelOpt = None,
     dtype: Annotated[str | None, typer.Option(help="Compute dtype (default: the one the bank was built with, "
                                               "so cached activations are reused).")] = None,
+    device: DeviceOpt = "auto",
+    device_map: DeviceMapOpt = None,
+    max_memory: MaxMemoryOpt = None,
     draws: Annotated[int, typer.Option(min=1, help="Random draws per learning-curve point.")] = 5,
     keep_default_layer: Annotated[bool, typer.Option(help="Do not record the chosen default layer in the bank."
                                                      )] = False,
@@ -53,7 +56,8 @@ def validate(
         target = out or bank_dir(bank) / "validation"
         require_dir(target)
         c = Corpus.load(corpus)
-        lm = load_for_bank(b, model, dtype or str(b.recipe.get("dtype", "bfloat16")))
+        place = Placement(device, device_map, max_memory)
+        lm = load_for_bank(b, model, dtype or str(b.recipe.get("dtype", "bfloat16")), place)
         t0 = time.perf_counter()
         with Drawer(quiet=as_json) as draw:
             v = run_validation(lm, b, c, str(norms) if norms else None, str(scenarios) if scenarios else None,
