@@ -94,6 +94,8 @@ class Placement:
     device: str = "auto"
     device_map: str | None = None
     max_memory: str | None = None
+    offload_folder: Path | None = None
+    allow_pickle: bool = False
 
 
 def load_lm(spec: str, dtype: str, layer_path: str | None = None, place: Placement | None = None) -> LoadedModel:
@@ -102,7 +104,7 @@ def load_lm(spec: str, dtype: str, layer_path: str | None = None, place: Placeme
 
     p = place or Placement()
     return load_model(spec, dtype=dtype, device=p.device, layer_path=layer_path, device_map=p.device_map,
-                      max_memory=p.max_memory)
+                      max_memory=p.max_memory, offload_folder=p.offload_folder, allow_pickle=p.allow_pickle)
 
 
 def load_for_bank(bank: EmotionBank, model: str | None, dtype: str, place: Placement | None = None

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from emoscope.cli.common import Drawer, Placement, emit_json, guard, load_lm
-from emoscope.cli.options import DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt
+from emoscope.cli.options import AllowPickleOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt, OffloadOpt
 
 
 def corpus_validate(
@@ -87,6 +87,8 @@ def corpus_generate(
     device: DeviceOpt = "auto",
     device_map: DeviceMapOpt = None,
     max_memory: MaxMemoryOpt = None,
+    offload_folder: OffloadOpt = None,
+    allow_pickle: AllowPickleOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print progress and the summary as JSON lines.")] = False,
 ) -> None:
     """Generate stories (and neutral dialogues) with a local model or an HTTP endpoint, validated as they come.
@@ -103,8 +105,9 @@ def corpus_generate(
 
     def run() -> None:
         chosen = choose_emotions(emotions, seed)
+        place = Placement(device, device_map, max_memory, offload_folder, allow_pickle)
         backend = choose_writer(model, endpoint, endpoint_model, os.environ.get(api_key_env),
-                                lambda spec: load_lm(spec, dtype, place=Placement(device, device_map, max_memory)))
+                                lambda spec: load_lm(spec, dtype, place=place))
         tally = GenerationTally()
         with Drawer(quiet=as_json, log_notes=True) as draw:
             for p in generate_corpus(backend, out, chosen, n_topics=topics, stories_per_topic=stories_per_topic,

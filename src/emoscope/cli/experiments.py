@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import typer
 
 from emoscope.cli.common import Drawer, Placement, check_emotions, emit_json, fail, guard, load_for_bank, load_lm
-from emoscope.cli.options import BankModelOpt, BankOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt
+from emoscope.cli.options import (
+    AllowPickleOpt,
+    BankModelOpt,
+    BankOpt,
+    DeviceMapOpt,
+    DeviceOpt,
+    DtypeOpt,
+    MaxMemoryOpt,
+    OffloadOpt,
+)
 
 
 def steering_check(
@@ -25,6 +34,8 @@ def steering_check(
     device: DeviceOpt = "auto",
     device_map: DeviceMapOpt = None,
     max_memory: MaxMemoryOpt = None,
+    offload_folder: OffloadOpt = None,
+    allow_pickle: AllowPickleOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Steer toward each emotion while the model completes 'He feels' / 'I feel': does its own word rise most?"""
@@ -39,7 +50,7 @@ def steering_check(
         if layer is not None:
             b.layer_index(layer)
         t0 = time.perf_counter()
-        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
         with Drawer(quiet=as_json) as draw:
             res = run_check(lm, b, strength=strength, layer=layer, emotions=chosen, progress=draw)
         res["seconds"] = round(time.perf_counter() - t0, 1)  # model load included
@@ -100,6 +111,8 @@ def preferences(
     device: DeviceOpt = "auto",
     device_map: DeviceMapOpt = None,
     max_memory: MaxMemoryOpt = None,
+    offload_folder: OffloadOpt = None,
+    allow_pickle: AllowPickleOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full results as JSON.")] = False,
 ) -> None:
     """The preference experiment: Elo over all A/B questions, emotion readings vs Elo, and steering's effect.
@@ -122,7 +135,7 @@ def preferences(
         check_emotions(b, chosen if isinstance(chosen, list) else [])
         if layer is not None:
             b.layer_index(layer)
-        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
         t0 = time.perf_counter()
         with Drawer(quiet=as_json) as draw:
             res = run_preferences(lm, b, acts, layer=layer, emotions=chosen, strength=strength, pairs=pairs,
@@ -188,6 +201,8 @@ def behaviour(
     device: DeviceOpt = "auto",
     device_map: DeviceMapOpt = None,
     max_memory: MaxMemoryOpt = None,
+    offload_folder: OffloadOpt = None,
+    allow_pickle: AllowPickleOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print rates and the page's path as JSON.")] = False,
 ) -> None:
     """Behaviour under steering: rates of leverage, reward hacking or sycophancy per emotion and strength.
@@ -214,7 +229,7 @@ def behaviour(
         names, watched = split_names(emotions) or [], split_names(watch) or []
         check_emotions(b, [*names, *watched])
         values = parse_strengths(strengths)
-        place = Placement(device, device_map, max_memory)
+        place = Placement(device, device_map, max_memory, offload_folder, allow_pickle)
         lm = load_for_bank(b, model, dtype, place)
         chosen = resolve_layers(lm.n_layers, layers) if layers else None
         backend = choose_judge(judge, judge_model, lambda spec: load_lm(spec, dtype, place=place))

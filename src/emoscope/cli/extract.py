@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from emoscope.cli.common import Drawer, Placement, emit_json, guard, load_lm, require_dir
-from emoscope.cli.options import DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt, ModelOpt
+from emoscope.cli.options import AllowPickleOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt, ModelOpt, OffloadOpt
 
 
 def extract(
@@ -21,6 +21,8 @@ def extract(
     device: DeviceOpt = "auto",
     device_map: DeviceMapOpt = None,
     max_memory: MaxMemoryOpt = None,
+    offload_folder: OffloadOpt = None,
+    allow_pickle: AllowPickleOpt = False,
     split: Annotated[str, typer.Option(help="'train' keeps held-out stories unseen (default); 'all' uses all."
                                        )] = "train",
     token_skip: Annotated[int, typer.Option(min=0, help="Average each story from this token on.")] = 50,
@@ -44,7 +46,7 @@ def extract(
     def run() -> None:
         require_dir(out)
         c = Corpus.load(corpus)
-        lm = load_lm(model, dtype, layer_path, Placement(device, device_map, max_memory))
+        lm = load_lm(model, dtype, layer_path, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
         recipe = Recipe(token_skip=token_skip, neutral_variance=neutral_variance, split=split)
         t0 = time.perf_counter()
         with Drawer(quiet=as_json, keep=True) as draw:

@@ -10,6 +10,7 @@ import typer
 from emoscope.cli.common import Placement, check_emotions, emit_json, fail, guard, load_for_bank
 from emoscope.cli.options import (
     AlertOpt,
+    AllowPickleOpt,
     BankModelOpt,
     BankOpt,
     ChatFileOpt,
@@ -19,6 +20,7 @@ from emoscope.cli.options import (
     MaxMemoryOpt,
     MaxNewTokensOpt,
     MismatchOpt,
+    OffloadOpt,
     PromptOpt,
     ReadLayerOpt,
     SampleOpt,
@@ -57,6 +59,8 @@ def steer(
     device: DeviceOpt = "auto",
     device_map: DeviceMapOpt = None,
     max_memory: MaxMemoryOpt = None,
+    offload_folder: OffloadOpt = None,
+    allow_pickle: AllowPickleOpt = False,
     allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -77,7 +81,7 @@ def steer(
         b = EmotionBank.load(bank)
         check_emotions(b, spec)
         msgs = _messages(prompt, chat)
-        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
         chosen = resolve_layers(lm.n_layers, layers) if layers else [b.default_layer]
         for layer in chosen:
             b.layer_index(layer)
@@ -161,6 +165,8 @@ def generate(
     device: DeviceOpt = "auto",
     device_map: DeviceMapOpt = None,
     max_memory: MaxMemoryOpt = None,
+    offload_folder: OffloadOpt = None,
+    allow_pickle: AllowPickleOpt = False,
     allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --view json.")] = False,
 ) -> None:
@@ -185,7 +191,7 @@ def generate(
         b.layer_index(layer)
         opts = _monitor_options(b, alert, when, steer_specs, watch, window)
         msgs = _messages(prompt, chat)
-        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
         s_layers = resolve_layers(lm.n_layers, steer_layers) if steer_layers else None
         msgs = validate_messages(msgs)
         ids = encode_chat(lm.tokenizer, msgs).ids
@@ -278,6 +284,8 @@ def chat(
     device: DeviceOpt = "auto",
     device_map: DeviceMapOpt = None,
     max_memory: MaxMemoryOpt = None,
+    offload_folder: OffloadOpt = None,
+    allow_pickle: AllowPickleOpt = False,
     allow_model_mismatch: MismatchOpt = False,
 ) -> None:
     """Chat with the model while its emotion readings stream live; alerts and conditional steering apply.
@@ -295,7 +303,7 @@ def chat(
         b = EmotionBank.load(bank)
         b.layer_index(layer)
         opts = _monitor_options(b, alert, when, steer_specs, watch, window)
-        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
         b.check_model(lm.fingerprint, lm.name, allow_model_mismatch)
         start: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
         msgs, log = list(start), list[dict[str, Any]]()

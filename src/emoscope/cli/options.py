@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name (smollm2-135m-instruct, "
-                                       "gemma3-270m), local directory or Hugging Face id (offline).")]
+                                       "gemma3-270m, qwen2.5-coder-0.5b-instruct), a local .gguf file, a local "
+                                       "directory or a Hugging Face id (offline).")]
 DtypeOpt = Annotated[str, typer.Option(help="Compute dtype: auto (bfloat16 where the device computes it natively: "
                                        "GPUs of compute capability 8 or more, CPUs with AVX512-BF16 or AMX; float16 "
                                        "on other GPUs; float32 otherwise), bfloat16, float32 or float16. Stored "
@@ -21,6 +22,10 @@ DeviceMapOpt = Annotated[str | None, typer.Option(envvar="EMOSCOPE_DEVICE_MAP", 
                                                   "--device.")]
 MaxMemoryOpt = Annotated[str | None, typer.Option(help="With --device-map: memory per device, e.g. "
                                                   "'0=20GiB,1=20GiB,cpu=64GiB'.")]
+OffloadOpt = Annotated[Path | None, typer.Option(envvar="EMOSCOPE_OFFLOAD_FOLDER", help="With --device-map: where "
+                                                 "modules mapped to disk go (default: under the emoscope cache).")]
+AllowPickleOpt = Annotated[bool, typer.Option(help="Load pickle checkpoints (pytorch_model.bin) of a model that has "
+                                              "no safetensors; only for files you trust.")]
 BankOpt = Annotated[Path, typer.Option(help="Bank directory or bank.safetensors file.")]
 BankModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model (default: the bank's).")]
 MismatchOpt = Annotated[bool, typer.Option(help="Use the bank with another model anyway.")]

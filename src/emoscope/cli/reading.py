@@ -20,6 +20,7 @@ from emoscope.cli.common import (
     require_dir,
 )
 from emoscope.cli.options import (
+    AllowPickleOpt,
     BankModelOpt,
     BankOpt,
     DeviceMapOpt,
@@ -27,6 +28,7 @@ from emoscope.cli.options import (
     DtypeOpt,
     MaxMemoryOpt,
     MismatchOpt,
+    OffloadOpt,
     ReadLayerOpt,
 )
 
@@ -56,6 +58,8 @@ def read(
     device: DeviceOpt = "auto",
     device_map: DeviceMapOpt = None,
     max_memory: MaxMemoryOpt = None,
+    offload_folder: OffloadOpt = None,
+    allow_pickle: AllowPickleOpt = False,
     top: Annotated[int, typer.Option(min=1, help="Emotions shown per token or turn.")] = 3,
     allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-token scores and per-turn summaries as JSON."
@@ -82,7 +86,7 @@ def read(
             fail("--text is empty; give some text to read")
         msgs = read_chat_file(chat) if chat is not None else None
         texts = load_texts(file) if file is not None else [str(text)]
-        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
         items = [encode_chat(lm.tokenizer, msgs)] if msgs is not None else [
             encode_text(lm.tokenizer, t) for t in texts]
         readings = read_encoded(lm, b, items, layer, kind, allow_mismatch=allow_model_mismatch)
@@ -181,6 +185,8 @@ def scan(
     device: DeviceOpt = "auto",
     device_map: DeviceMapOpt = None,
     max_memory: MaxMemoryOpt = None,
+    offload_folder: OffloadOpt = None,
+    allow_pickle: AllowPickleOpt = False,
     allow_model_mismatch: MismatchOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary (stats and snippets per emotion)."
                                           )] = False,
@@ -216,7 +222,7 @@ def scan(
         if total == 0:
             fail(f"{file} has no texts")
         t0 = time.perf_counter()
-        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
         with Drawer(quiet=as_json) as draw:
             result = run_scan(lm, b, iter_texts(file, field, " (or choose --field)"), layer, kind, k, context,
                               max_tokens, batch_size, allow_model_mismatch,

@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from emoscope.cli.common import Placement, guard, load_for_bank
-from emoscope.cli.options import BankModelOpt, BankOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt
+from emoscope.cli.options import (
+    AllowPickleOpt,
+    BankModelOpt,
+    BankOpt,
+    DeviceMapOpt,
+    DeviceOpt,
+    DtypeOpt,
+    MaxMemoryOpt,
+    OffloadOpt,
+)
 
 
 def serve(
@@ -32,6 +41,8 @@ def serve(
     device: DeviceOpt = "auto",
     device_map: DeviceMapOpt = None,
     max_memory: MaxMemoryOpt = None,
+    offload_folder: OffloadOpt = None,
+    allow_pickle: AllowPickleOpt = False,
 ) -> None:
     """Serve an OpenAI-compatible API with per-request steering and live emotion readings, and a dashboard at /.
 
@@ -46,7 +57,7 @@ def serve(
         import uvicorn
 
         b = EmotionBank.load(bank)
-        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory))
+        lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
         limits = ServerLimits(max_body_bytes=max_body_bytes, max_prompt_tokens=max_prompt_tokens,
                               max_tokens=max_tokens, max_pending=max_pending, api_key=api_key, max_batch=max_batch)
         app = create_app(lm, b, limits, bank_dir=bank_dir(bank))

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import typer
 
 from emoscope.cli.common import Drawer, Placement, emit_json, guard, load_for_bank, require_dir
-from emoscope.cli.options import BankModelOpt, BankOpt, DeviceMapOpt, DeviceOpt, MaxMemoryOpt, MismatchOpt
+from emoscope.cli.options import (
+    AllowPickleOpt,
+    BankModelOpt,
+    BankOpt,
+    DeviceMapOpt,
+    DeviceOpt,
+    MaxMemoryOpt,
+    MismatchOpt,
+    OffloadOpt,
+)
 
 
 def validate(
@@ -29,6 +38,8 @@ def validate(
     device: DeviceOpt = "auto",
     device_map: DeviceMapOpt = None,
     max_memory: MaxMemoryOpt = None,
+    offload_folder: OffloadOpt = None,
+    allow_pickle: AllowPickleOpt = False,
     draws: Annotated[int, typer.Option(min=1, help="Random draws per learning-curve point.")] = 5,
     keep_default_layer: Annotated[bool, typer.Option(help="Do not record the chosen default layer in the bank."
                                                      )] = False,
@@ -56,7 +67,7 @@ def validate(
         target = out or bank_dir(bank) / "validation"
         require_dir(target)
         c = Corpus.load(corpus)
-        place = Placement(device, device_map, max_memory)
+        place = Placement(device, device_map, max_memory, offload_folder, allow_pickle)
         lm = load_for_bank(b, model, dtype or str(b.recipe.get("dtype", "bfloat16")), place)
         t0 = time.perf_counter()
         with Drawer(quiet=as_json) as draw:
