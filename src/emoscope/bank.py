@@ -125,6 +125,24 @@ class EmotionBank:
                             f"not {name or 'this model'} (fingerprint {fingerprint}); extract a bank for this "
                             "model, or pass --allow-model-mismatch if you know they share a residual space")
 
+    def digest(self) -> str:
+        """SHA-256 of the bank's content (vectors, statistics and metadata): two banks with the same digest read,
+        steer and resume alike; a re-extracted bank gets a new one.
+
+        Example:
+            >>> len(bank.digest())  # doctest: +SKIP
+            64
+        """
+        import hashlib
+
+        h = hashlib.sha256(json.dumps({k: v for k, v in self.metadata().items() if k != "emoscope_version"},
+                                      sort_keys=True).encode())
+        for name, arr in [("vectors", self.vectors), *sorted(self.stats.items())]:
+            a = np.ascontiguousarray(arr, dtype=np.float32)
+            h.update(f"{name}{a.shape}".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
+
     def metadata(self) -> dict[str, str]:
         return {
             "format_version": FORMAT_VERSION,

@@ -107,7 +107,7 @@ def run_behaviour(lm: LoadedModel, bank: EmotionBank, scenario: str, emotions: S
     settings = {"scenario": scenario, "emotions": list(emotions), "strengths": [float(s) for s in strengths],
                 "rollouts": rollouts, "layers": chosen, "max_new_tokens": max_new_tokens, "attempts": attempts,
                 "temperature": temperature, "seed": seed, "items": [i.id for i in items],
-                "model_fingerprint": lm.fingerprint, "batch_size": batch_size}
+                "model_fingerprint": lm.fingerprint, "bank_sha256": bank.digest(), "batch_size": batch_size}
     rows: list[dict[str, Any]] = [{"key": f"{e}|{s:g}|{it.id}|{r}", "emotion": e, "strength": s, "item": it.id,
                                    "rollout": r} for e, s in conds for it in items for r in range(rollouts)]
     by_id = {it.id: it for it in items}
