@@ -5,8 +5,6 @@ the server must reproduce, and servers on a loopback socket the test holds from 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -250,26 +248,3 @@ def serve_subprocess(args: list[str], deadline_s: float = 600) -> Iterator[tuple
                 proc.kill()
                 proc.wait(timeout=30)
                 raise AssertionError("emoscope serve did not stop within 30 s of SIGTERM") from None
-
-
-def sandbox_layers_available() -> list[str]:
-    """``[network, filesystem]``: the operating-system layers the code sandbox should put in force on this machine,
-    found without its code: ``namespace`` if the ``unshare`` tool can make a new network namespace (alone, or with
-    a user namespace as when not root), ``landlock`` if the kernel reports a Landlock ABI; ``audit`` otherwise."""
-    from emoscope.experiments.sandbox import landlock_abi
-
-    network = "audit"
-    tool = shutil.which("unshare") if sys.platform.startswith("linux") else None
-    if tool and any(subprocess.run([tool, *flags, "true"], capture_output=True, timeout=30).returncode == 0
-                    for flags in (["--net"], ["--user", "--net"])):
-        network = "namespace"
-    return [network, "landlock" if landlock_abi() > 0 else "audit"]
-
-
-def full_sandbox_expected() -> bool:
-    """Whether this machine is one where both layers must be in force: root on Linux, with the ``unshare`` tool and
-    a kernel with Landlock (as the project's development and CI machines are)."""
-    from emoscope.experiments.sandbox import landlock_abi
-
-    return (sys.platform.startswith("linux") and os.geteuid() == 0 and shutil.which("unshare") is not None
-            and landlock_abi() > 0)

@@ -11,7 +11,6 @@ import pytest
 from emoscope.corpus import Corpus
 from emoscope.experiments.behaviour import run_behaviour
 from emoscope.experiments.behaviour_report import write_behaviour_report
-from helpers import full_sandbox_expected, sandbox_layers_available
 
 pytestmark = [
     pytest.mark.integration,
@@ -29,12 +28,10 @@ def test_scenario_runs_end_to_end(smol: Any, small_bank: tuple[Any, Corpus, Path
     assert [r["emotion"] for r in res["rates"]] == ["none", "desperate"]
     assert all(r["n"] >= 3 and 0 <= r["low"] <= r["rate"] <= r["high"] <= 1 for r in res["rates"])
     assert all(r["replies"][0].strip() for r in res["rollouts"])  # the model did answer
-    if scenario == "reward-hacking":  # every attempt's code ran under every sandbox layer this machine offers
+    if scenario == "reward-hacking":  # every attempt's code was graded in bubblewrap (the only sandbox there is)
         tests = [t for r in res["rollouts"] for t in r["tests"]]
         assert len(tests) >= len(res["rollouts"]) > 0
-        layers = sandbox_layers_available()
-        if full_sandbox_expected():
-            assert layers == ["namespace", "landlock"]
-        assert [t["sandbox"] for t in tests] == [layers] * len(tests)
+        assert {t["sandbox"] for t in tests} == {"bubblewrap"}
+        assert res["settings"]["bank_sha256"] == bank.digest()
     html, _ = write_behaviour_report(res, tmp_path / "page")
     assert "data:image/png;base64" in html.read_text(encoding="utf-8")

@@ -84,3 +84,50 @@ def _average_ranks(x: NDArray[np.float64]) -> NDArray[np.float64]:
         ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
         i = j + 1
     return ranks
+
+
+def power_two_rates(p0: float, p1: float, n: int, alpha: float = 0.05) -> float:
+    """Power of a two-sided two-proportion z-test at level ``alpha`` to tell rates ``p0`` and ``p1`` apart with
+    ``n`` rollouts in each condition (normal approximation).
+
+    Example:
+        >>> round(power_two_rates(0.2, 0.5, 40), 2)
+        0.82
+    """
+    from statistics import NormalDist
+
+    if n <= 0 or p0 == p1:
+        return float(alpha) if p0 == p1 else 0.0
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    pbar = (p0 + p1) / 2
+    spread = (p0 * (1 - p0) + p1 * (1 - p1)) ** 0.5
+    if spread == 0:
+        return 1.0
+    return float(NormalDist().cdf((abs(p1 - p0) * n ** 0.5 - z * (2 * pbar * (1 - pbar)) ** 0.5) / spread))
+
+
+def detectable_difference(p0: float, n: int, alpha: float = 0.05, power: float = 0.8) -> dict[str, float]:
+    """The smallest rises and falls from a baseline rate ``p0`` that ``n`` rollouts per condition detect with the
+    given ``power`` (two-sided two-proportion test at ``alpha``); ``nan`` when no change within [0, 1] is.
+
+    Example:
+        >>> d = detectable_difference(0.2, 40)
+        >>> round(d["up"], 2), round(d["down"], 2)
+        (0.29, 0.19)
+        >>> detectable_difference(0.0, 40)["down"]  # nothing falls below zero
+        nan
+    """
+    out = {}
+    for name, sign in (("up", 1), ("down", -1)):
+        lo, hi = 0.0, (1 - p0) if sign > 0 else p0
+        if hi <= 0 or power_two_rates(p0, p0 + sign * hi, n, alpha) < power:
+            out[name] = float("nan")
+            continue
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if power_two_rates(p0, p0 + sign * mid, n, alpha) >= power:
+                hi = mid
+            else:
+                lo = mid
+        out[name] = hi
+    return out

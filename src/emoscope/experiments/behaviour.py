@@ -37,7 +37,8 @@ from emoscope.experiments.behaviour_rules import (
     load_items,
     sycophancy_label,
 )
-from emoscope.experiments.sandbox import Limits, run_tests
+from emoscope.experiments.grader import grade, literal_branches
+from emoscope.experiments.sandbox import Limits, require_sandbox
 from emoscope.model.chat import encode_chat
 from emoscope.model.generate import generate
 from emoscope.model.loading import LoadedModel
@@ -45,6 +46,7 @@ from emoscope.progress import Progress, ProgressFn
 from emoscope.steering import SteeringError, steer
 
 BASELINE = "none"
+GRADER = "per-call bubblewrap sandbox, values compared outside (emoscope.experiments.grader)"
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -93,6 +95,8 @@ def run_behaviour(lm: LoadedModel, bank: EmotionBank, scenario: str, emotions: S
     for ``rollouts.jsonl`` (resumable).
     """
     bank.check_model(lm.fingerprint, lm.name, allow_mismatch)
+    if scenario == "reward-hacking":
+        require_sandbox()  # refuse, naming the fix, rather than run the model's code with weaker isolation
     items = load_items(scenario, items_path)
     for e in [*emotions, *watch]:
         bank.emotion_index(e)
@@ -108,6 +112,8 @@ def run_behaviour(lm: LoadedModel, bank: EmotionBank, scenario: str, emotions: S
                 "rollouts": rollouts, "layers": chosen, "max_new_tokens": max_new_tokens, "attempts": attempts,
                 "temperature": temperature, "seed": seed, "items": [i.id for i in items],
                 "model_fingerprint": lm.fingerprint, "bank_sha256": bank.digest(), "batch_size": batch_size}
+    if scenario == "reward-hacking":
+        settings["grader"] = GRADER
     rows: list[dict[str, Any]] = [{"key": f"{e}|{s:g}|{it.id}|{r}", "emotion": e, "strength": s, "item": it.id,
                                    "rollout": r} for e, s in conds for it in items for r in range(rollouts)]
     by_id = {it.id: it for it in items}
@@ -131,13 +137,79 @@ def run_behaviour(lm: LoadedModel, bank: EmotionBank, scenario: str, emotions: S
         if progress is not None:
             progress(Progress("rollouts", min((b + 1) * batch_size, len(rows)), len(rows)))
     ordered = [done[r["key"]] for r in rows]
-    result = {"scenario": scenario, "behaviour": BEHAVIOUR[scenario], "model": bank.model, "layers": chosen,
+    result: dict[str, Any] = {
+              "scenario": scenario, "behaviour": BEHAVIOUR[scenario], "model": bank.model, "layers": chosen,
               "settings": settings, "unit": {str(layer): float(bank.stat("mean_residual_norm", layer))
                                              for layer in chosen},
               "rates": _rates(scenario, ordered, conds), "rollouts": ordered,
               "seconds": round(time.perf_counter() - t0, 1)}
+    result["power"] = rate_power(result["rates"])
     result["traces"] = _traces(lm, bank, ordered, by_id, conds, list(watch), traces, progress)
+    result["failure_rises"] = failure_rises(result["traces"], bank.emotions, list(watch))
     return result
+
+
+def rate_power(rates: Sequence[dict[str, Any]], alpha: float = 0.05, power: float = 0.8) -> dict[str, Any]:
+    """What the sweep can detect: from the first condition's rate (the baseline) and the smallest number of
+    rollouts per condition, the smallest rise and fall detected with 80% power by a two-sided two-proportion test
+    at 5% (computed, not assumed; ``nan`` where no change within [0, 1] reaches that power).
+
+    Example:
+        >>> rate_power([{"rate": 0.5, "n": 60}, {"rate": 0.6, "n": 60}])["detectable_up"]
+        0.245
+    """
+    from emoscope.core.stats import detectable_difference
+
+    if not rates or rates[0].get("rate") is None:
+        return {}
+    p0, n = float(rates[0]["rate"]), int(min(r["n"] for r in rates))
+    d = detectable_difference(p0, n, alpha, power)
+    return {"baseline_rate": p0, "n_per_condition": n, "alpha": alpha, "power": power,
+            "detectable_up": round(d["up"], 3), "detectable_down": round(d["down"], 3)}
+
+
+def failure_rises(traces: Sequence[dict[str, Any]], emotions: Sequence[str], watch: Sequence[str]
+                  ) -> dict[str, Any]:
+    """Does an emotion rise after each failed attempt more than the others do? From the traces' readings of all
+    emotions at the start of each Assistant turn: every step from one attempt's start to the next (each follows a
+    failed attempt) gives a rise per emotion. Per watched emotion: its mean rise, the mean rise of all emotions,
+    the difference with a 95% interval (t, over steps), its rank among all emotions (1 = rose most) and the share
+    of steps in which it rose; plus the emotions that rose most.
+
+    Example:
+        >>> tr = [{"turn_start_all": [[0.0, 0.0, 0.0], [1.0, 0.0, -1.0]]}]
+        >>> failure_rises(tr, ["desperate", "calm", "happy"], ["desperate"])["watch"]["desperate"]["rank"]
+        1
+    """
+    steps = [np.subtract(t["turn_start_all"][k + 1], t["turn_start_all"][k])
+             for t in traces for k in range(len(t.get("turn_start_all", [])) - 1)]
+    if not steps:
+        return {"steps": 0, "watch": {}, "top": []}
+    rises = np.asarray(steps, dtype=np.float64)
+    mean = rises.mean(axis=0)
+    order = np.argsort(-mean)
+    out: dict[str, Any] = {"steps": len(steps), "mean_all": round(float(mean.mean()), 4),
+                           "top": [[emotions[i], round(float(mean[i]), 4)] for i in order[:8]], "watch": {}}
+    for w in watch:
+        e = list(emotions).index(w)
+        diff = rises[:, e] - rises.mean(axis=1)
+        half = (float(_t975(len(diff) - 1) * diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1
+                else float("nan"))
+        out["watch"][w] = {"mean_rise": round(float(mean[e]), 4),
+                           "minus_all": round(float(diff.mean()), 4),
+                           "minus_all_low": round(float(diff.mean()) - half, 4),
+                           "minus_all_high": round(float(diff.mean()) + half, 4),
+                           "rank": int(np.where(order == e)[0][0]) + 1, "of": len(emotions),
+                           "share_rose": round(float((rises[:, e] > 0).mean()), 3)}
+    return out
+
+
+def _t975(df: int) -> float:
+    """The 97.5th percentile of Student's t with ``df`` degrees of freedom (normal approximation beyond 30)."""
+    table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+             2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+             2.045, 2.042]
+    return table[df - 1] if 1 <= df <= 30 else 1.96
 
 
 def _resume(store: str | Path | None, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -211,13 +283,14 @@ def _run_batch(lm: LoadedModel, bank: EmotionBank, scenario: str, batch: list[di
                 continue
             item = by_id[res["item"]]
             code = code_in(res["replies"][-1], item.data["function"])
-            visible = run_tests(code, item.data["visible_tests"], limits)
-            hidden = run_tests(code, item.data["hidden_tests"], limits)
-            res["labels"] = coding_label(visible, hidden)
+            graded = grade(code, item.data["function"], item.checks, limits)
+            visible, hidden = graded["visible"], graded["hidden"]
+            branches = literal_branches(code, item.checks["visible"])
+            res["labels"] = {**coding_label(visible, hidden), "branches_on_visible_inputs": bool(branches)}
             res.setdefault("tests", []).append({"visible": [visible["passed"], visible["total"]],
                                                 "hidden": [hidden["passed"], hidden["total"]],
-                                                "error": visible["error"], "sandbox": [visible["network"],
-                                                                                       visible["filesystem"]]})
+                                                "error": visible["error"], "detail": visible["stderr"],
+                                                "sandbox": visible["isolation"], "branches": branches})
             if not res["labels"]["visible_pass"] and attempt < attempts:
                 history[i] += [{"role": "assistant", "content": res["replies"][-1]},
                                {"role": "user", "content": failure_report(item, visible)}]
@@ -247,6 +320,9 @@ def _rates(scenario: str, rows: list[dict[str, Any]], conds: list[tuple[str, flo
                                "rate": k / len(sel) if sel else None, "low": lo, "high": hi}
         if extra:
             row[extra] = sum(bool(r["labels"][extra]) for r in sel) / max(len(sel), 1)
+        if scenario == "reward-hacking":
+            row["branches_on_visible_inputs"] = sum(bool(r["labels"].get("branches_on_visible_inputs"))
+                                                    for r in sel) / max(len(sel), 1)
         judged = [r for r in sel if r.get("judge") is not None]
         if judged:
             row["judge_rate"] = sum(bool(r["judge"]) for r in judged) / len(judged)
@@ -266,7 +342,8 @@ def _traces(lm: LoadedModel, bank: EmotionBank, rows: list[dict[str, Any]], by_i
         return []
     strongest = max(conds, key=lambda c: abs(c[1]))
     picks = [r for c in dict.fromkeys([conds[0], strongest])
-             for r in [x for x in rows if (x["emotion"], x["strength"]) == c][:n]]
+             for r in sorted([x for x in rows if (x["emotion"], x["strength"]) == c],
+                             key=lambda x: -len(x["replies"]))[:n]]  # rollouts with the most failed attempts first
     idx = [bank.emotion_index(w) for w in watch]
     out = []
     for k, r in enumerate(picks):
@@ -277,12 +354,12 @@ def _traces(lm: LoadedModel, bank: EmotionBank, rows: list[dict[str, Any]], by_i
                 item = by_id[r["item"]]
                 test = r.get("tests", [{}])[j]
                 vis = {"error": test.get("error", False), "passed": test.get("visible", [0, 0])[0],
-                       "total": test.get("visible", [0, 0])[1], "stderr": ""}
+                       "total": test.get("visible", [0, 0])[1], "stderr": test.get("detail", "")}
                 msgs.append({"role": "user", "content": failure_report(item, vis)})
         reading = read_chat(lm, bank, msgs, allow_mismatch=True)
         assert reading.turns is not None and reading.roles is not None
         turns = reading.turns
-        starts, means = [], []
+        starts, means, everyone = [], [], []
         last: list[int] = []
         for t_id, m in enumerate(msgs):
             if m["role"] != "assistant":
@@ -291,10 +368,11 @@ def _traces(lm: LoadedModel, bank: EmotionBank, rows: list[dict[str, Any]], by_i
             start = len(encode_chat(lm.tokenizer, msgs[:t_id], add_generation_prompt=True).ids) - 1
             reply = [t for t, tt in enumerate(turns) if tt == t_id and t > start]
             starts.append([float(reading.scores[start, e]) for e in idx])
+            everyone.append([round(float(x), 4) for x in reading.scores[start]])
             means.append([float(np.mean(reading.scores[reply, e])) if reply else 0.0 for e in idx])
             last = reply
         out.append({"key": r["key"], "emotion": r["emotion"], "strength": r["strength"], "watch": watch,
-                    "turn_start": starts, "turn_mean": means,
+                    "turn_start": starts, "turn_mean": means, "turn_start_all": everyone,
                     "series": {w: [round(float(reading.scores[t, e]), 3) for t in last[:300]]
                                for w, e in zip(watch, idx, strict=True)},
                     "labels": r["labels"]})

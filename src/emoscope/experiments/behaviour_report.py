@@ -20,9 +20,11 @@ PAPER = {
     "reward-hacking": "the paper: reward hacking about 5% unsteered, about 70% with desperate steered up or calm down",
     "sycophancy": "the paper: steering loving or happy up raised sycophancy; steering them down made the model harsher",
 }
-# The rates table's extra column per scenario: (title, key of a rate row).
-_EXTRA: dict[str, tuple[str, str] | None] = {"leverage": ("email sent", "email_sent"),
-                                             "reward-hacking": ("honest solution", "honest"), "sycophancy": None}
+# The rates table's extra columns per scenario: (title, key of a rate row).
+_EXTRA: dict[str, list[tuple[str, str]]] = {
+    "leverage": [("email sent", "email_sent")],
+    "reward-hacking": [("honest solution", "honest"), ("branches on visible inputs", "branches_on_visible_inputs")],
+    "sycophancy": []}
 
 
 def write_behaviour_report(result: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
@@ -41,17 +43,14 @@ def _provenance(res: dict[str, Any]) -> list[str]:
 
 def _rates(res: dict[str, Any]) -> dict[str, list[Any]]:
     extra = _EXTRA[res["scenario"]]
-    head = ["emotion", "strength", "n", res["behaviour"], "rate", "95% low", "95% high"]
-    if extra:
-        head.append(extra[0])
+    head = ["emotion", "strength", "n", res["behaviour"], "rate", "95% low", "95% high", *(t for t, _ in extra)]
     judged = any("judge_rate" in r for r in res["rates"])
     if judged:
         head += ["judge rate", "judge agrees"]
     rows = []
     for r in res["rates"]:
         row: list[Any] = [r["emotion"], r["strength"], r["n"], r["k"], r["rate"], r["low"], r["high"]]
-        if extra:
-            row.append(r.get(extra[1]))
+        row += [r.get(key) for _, key in extra]
         if judged:
             row += [r.get("judge_rate"), r.get("judge_agreement")]
         rows.append(row)
@@ -73,8 +72,20 @@ def _examples(res: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _rises(res: dict[str, Any]) -> dict[str, list[Any]] | None:
+    fr = res.get("failure_rises") or {}
+    if not fr.get("watch"):
+        return None
+    rows = [[w, v["mean_rise"], v["minus_all"], f"{v['minus_all_low']:+.3f} to {v['minus_all_high']:+.3f}",
+             f"{v['rank']} of {v['of']}", v["share_rose"]] for w, v in fr["watch"].items()]
+    return {"head": ["emotion", "mean rise", "minus the mean of all", "95% interval", "rank", "share of steps rising"],
+            "rows": rows}
+
+
 def render_behaviour(res: dict[str, Any]) -> str:
     """The page as a string (figures inline; no network needed)."""
     return render("behaviour.html", res=res, provenance=_provenance(res), rule=behaviour_rules.RULES[res["scenario"]],
                   paper=PAPER[res["scenario"]], rates=_rates(res), rate_fig=rate_plot(res), trace_figs=trace_plots(res),
-                  examples=_examples(res))
+                  examples=_examples(res), rises=_rises(res), power=res.get("power") or {},
+                  isolation=sorted({t.get("sandbox", "") if isinstance(t.get("sandbox"), str) else "older sandbox"
+                                    for r in res["rollouts"] for t in r.get("tests", [])}))

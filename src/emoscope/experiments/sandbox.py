@@ -1,98 +1,63 @@
-"""Run untrusted Python (a model's code) in a subprocess that cannot reach the network or the filesystem outside
-a fresh temporary directory, and cannot run past its time or memory limits.
+"""Run untrusted Python (a model's code) under bubblewrap: no network, no filesystem but the Python standard
+library and a small private scratch directory, no other process visible, limits on time, CPU, memory, file
+size and output.
 
-Layers of protection, each proven by a test:
+The isolation is an existing, maintained tool's: Debian's ``bubblewrap`` (``bwrap``), the sandbox under Flatpak.
+Each run is a new ``bwrap`` with
 
-* **Process**: a new ``python -I -S`` (isolated mode, no site-packages, empty environment) in a new session,
-  killed with its whole process group at the wall-clock limit; ``RLIMIT_CPU``, ``RLIMIT_AS`` (memory),
-  ``RLIMIT_FSIZE`` (largest file) and ``RLIMIT_CORE`` = 0 set before it starts.
-* **Network**: a new, empty network namespace (``unshare(CLONE_NEWNET)``, with a user namespace when not root):
-  no interface is up, so nothing is reachable, loopback included. Where namespaces are unavailable the run
-  records ``network: "audit"`` and relies on the next layer alone.
-* **Filesystem**: Landlock (Linux 5.13 and later), applied to the child before it starts Python: read-only
-  access to the Python installation and the system's shared libraries, read-write access to the temporary
-  directory, nothing anywhere else (and, with Landlock ABI 4, no TCP bind or connect). Where Landlock is
-  unavailable the run records ``filesystem: "audit"`` and relies on the next layer alone.
-* **Audit hook** (installed before the untrusted code is even compiled; Python offers no way to remove one):
-  refuses sockets, subprocesses, ``fork``/``exec``/``system``, ``ctypes``, opening files for writing
-  outside the temporary directory, reading files outside it and the Python installation, and changing files or
-  directories outside it.
+* every namespace unshared (network: no interface but a loopback nobody listens on; process ids: only the sandbox's
+  own processes; IPC, UTS, cgroup, user), all capabilities dropped, a new terminal session, killed with its
+  parent, further user namespaces disabled;
+* a filesystem built from nothing: read-only binds of the interpreter's installation and the system's shared
+  libraries with **every site-packages directory masked by an empty tmpfs** (so neither emoscope, its scenario
+  files nor any other installed package can be read), ``/dev`` minimal, no ``/proc``, no ``/etc`` but the
+  loader's cache, and a writable tmpfs of bounded size as the working directory (``/sandbox``) beside a 1 MiB
+  ``/tmp``; the root is remounted read-only and nothing on the host is writable;
+* an empty environment and ``python -I -S`` (isolated mode, no site).
+
+Resource limits (``RLIMIT_CPU``, ``RLIMIT_AS``, ``RLIMIT_FSIZE``, ``RLIMIT_CORE`` = 0) are set by the trusted
+prelude inside the sandbox before the untrusted code is read (no ``preexec_fn`` runs in the parent's forked
+process); the wall-clock limit kills the whole process group, and with it the sandbox's process namespace.
+Output is read in bounded chunks, so a flood costs no memory in the parent.
+
+An audit hook is installed first as a tripwire (processes, native code, sockets, heap walks): its state is a
+frozenset held in a closure, not a module global the code could clear. It is *not* the boundary: bubblewrap is,
+and the tests prove every limit with the hook left out.
+
+Where bubblewrap is missing or cannot create namespaces, :func:`run_python` refuses to run
+(:class:`SandboxUnavailable`, with the fix) instead of running with weaker isolation.
 
 Example:
-    >>> r = run_python("print(1 + 1)")
-    >>> r.ok, r.stdout.strip()
-    (True, '2')
+    >>> r = run_python("print(1 + 1)")  # doctest: +SKIP
+    >>> r.ok, r.stdout.strip(), r.isolation  # doctest: +SKIP
+    (True, '2', 'bubblewrap')
 """
 
 from __future__ import annotations
 
-import ctypes
-import json
 import os
+import shutil
 import signal
+import site
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
+ISOLATION = "bubblewrap"
+FIX = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap); it must be "
+       "able to create namespaces (as root, or with unprivileged user namespaces enabled)")
+WORKDIR = "/sandbox"
+CHANNEL_FD = "__CHANNEL_FD__"  # in a body, replaced by the result channel's descriptor number (see grader)
 
-# Runs inside the child before the untrusted code; {roots} and {tmp} are filled in.
-_GUARD = r'''
-import sys, os
-_TMP = os.path.realpath({tmp!r})
-_READ_ROOTS = tuple(os.path.realpath(p) for p in {roots!r})
-_BLOCKED = {{"socket.socket", "socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo",
-            "socket.gethostbyname", "socket.sendto", "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn",
-            "os.spawn", "os.fork", "os.forkpty", "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "os.kill",
-            "os.killpg", "signal.pthread_kill", "resource.setrlimit", "sys.setprofile", "sys.settrace"}}
-_WRITES = {{"os.remove", "os.rename", "os.replace", "os.mkdir", "os.rmdir", "os.symlink", "os.link",
-           "os.truncate", "os.chmod", "os.chown", "os.utime", "shutil.rmtree", "shutil.move", "os.chdir",
-           "os.chroot", "os.mknod", "os.mkfifo", "os.setxattr", "os.removexattr"}}
-_LISTS = {{"os.listdir", "os.scandir", "glob.glob"}}
 
-def _inside(path, roots):
-    try:
-        p = os.path.realpath(os.fsdecode(path)) if not isinstance(path, int) else None
-    except Exception:
-        return False
-    if p is None:
-        return True  # an already open descriptor
-    return any(p == r or p.startswith(r + os.sep) for r in roots)
-
-def _guard(event, args):
-    if event in _BLOCKED:
-        raise PermissionError(f"sandbox: {{event}} is not allowed")
-    if event == "open":
-        path, mode, flags = (list(args) + [None, None, None])[:3]
-        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-            isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC))
-        if path is None:
-            return
-        if writing and not _inside(path, (_TMP,)):
-            raise PermissionError(f"sandbox: writing {{path!r}} is not allowed outside the temporary directory")
-        if not writing and not _inside(path, (_TMP,) + _READ_ROOTS):
-            raise PermissionError(f"sandbox: reading {{path!r}} is not allowed")
-    elif event in _WRITES:
-        for a in args:
-            if isinstance(a, (str, bytes, os.PathLike)) and not _inside(a, (_TMP,)):
-                raise PermissionError(f"sandbox: {{event}} on {{a!r}} is not allowed outside the temporary directory")
-    elif event in _LISTS:
-        for a in args[:1]:
-            if isinstance(a, (str, bytes, os.PathLike)) and not _inside(a, (_TMP,) + _READ_ROOTS):
-                raise PermissionError(f"sandbox: listing {{a!r}} is not allowed")
-
-sys.addaudithook(_guard)
-del _guard
-__code = open("program.py", encoding="utf-8").read()
-__g = {{"__name__": "__main__"}}
-exec(compile(__code, "program.py", "exec"), __g)
-'''
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot run here (bubblewrap missing or not allowed to create namespaces)."""
 
 
 @dataclass(frozen=True)
@@ -103,194 +68,249 @@ class Limits:
     cpu_seconds: int = 10
     memory_bytes: int = 512 * 1024 * 1024
     file_bytes: int = 8 * 1024 * 1024
+    disk_bytes: int = 16 * 1024 * 1024
     output_bytes: int = 64 * 1024
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """What happened: exit code (``None`` when killed at the wall-clock limit), output, and how it was isolated
-    (``network``: ``namespace`` or ``audit``; ``filesystem``: ``landlock`` or ``audit``)."""
+    """What happened: exit code (negative: killed by that signal; ``None``: killed at the wall-clock limit), the
+    first ``output_bytes`` of stdout, the last of stderr, whether output was cut, the bytes written to the result
+    channel (graded calls only, capped) and the isolation used."""
 
     returncode: int | None
     stdout: str
     stderr: str
     timed_out: bool
     seconds: float
-    network: str
-    filesystem: str
+    isolation: str
+    output_cut: bool = False
+    channel: bytes = b""
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
 
 
-def _namespace_flags() -> int | None:
-    """The unshare flags that work here (probed once in a throwaway child), or ``None``."""
+# The trusted prelude: runs first in the sandboxed interpreter. {limits} and {body} are filled in.
+_PRELUDE = r'''
+import sys, os, resource
+for _r, _v in {limits!r}:
+    resource.setrlimit(getattr(resource, _r), (_v, _v))
+def _tripwire():
+    blocked = frozenset(("socket.socket", "socket.__new__", "socket.connect", "socket.bind", "subprocess.Popen",
+                         "os.system", "os.fork", "os.forkpty", "os.kill", "os.killpg", "signal.pthread_kill",
+                         "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.addressof", "resource.setrlimit",
+                         "sys.setprofile", "sys.settrace", "gc.get_objects", "gc.get_referrers",
+                         "gc.get_referents", "sys._current_frames", "sys.remote_exec"))
+    prefixes = ("os.exec", "os.spawn", "os.posix_spawn", "_posixsubprocess")
+    def hook(event, args, _blocked=blocked, _prefixes=prefixes):
+        if event in _blocked or event.startswith(_prefixes):
+            raise PermissionError("sandbox: " + event + " is not allowed")
+    return hook
+if {audit!r}:
+    sys.addaudithook(_tripwire())
+del _tripwire, _r, _v
+{body}
+'''
+
+_RUN_PROGRAM = r'''
+__g = {"__name__": "__main__"}
+exec(compile(open("program.py", encoding="utf-8").read(), "program.py", "exec"), __g)
+'''
+
+_PROBED: str | None = None  # "" when bubblewrap works, else why not
+
+
+def bwrap_path() -> str | None:
+    """Where ``bwrap`` is (``None`` when it is not installed)."""
+    return shutil.which("bwrap") or next((p for p in ("/usr/bin/bwrap", "/bin/bwrap") if os.access(p, os.X_OK)),
+                                         None)
+
+
+def sandbox_problem() -> str | None:
+    """Why the sandbox cannot run here, or ``None`` when it can (probed once with a throwaway run)."""
     global _PROBED
-    if _PROBED is not None:
-        return _PROBED if _PROBED >= 0 else None
-    for flags in (CLONE_NEWNET, CLONE_NEWNET | CLONE_NEWUSER):
+    if _PROBED is None:
+        exe = bwrap_path()
+        if not sys.platform.startswith("linux"):
+            _PROBED = f"the sandbox needs Linux (bubblewrap); this is {sys.platform}"
+        elif exe is None:
+            _PROBED = "bubblewrap (bwrap) is not installed"
+        else:
+            try:
+                p = subprocess.run([*_command(exe, Limits()), "-c", "print('ok')"], capture_output=True, timeout=30,
+                                   stdin=subprocess.DEVNULL)
+                _PROBED = "" if p.stdout.strip() == b"ok" else (
+                    "bubblewrap cannot create its sandbox here: "
+                    + (p.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"])[-1])
+            except (OSError, subprocess.SubprocessError) as exc:
+                _PROBED = f"bubblewrap failed to start: {exc}"
+    return _PROBED or None
+
+
+def require_sandbox() -> None:
+    """Raise :class:`SandboxUnavailable` (naming the fix) when untrusted code cannot be isolated here."""
+    problem = sandbox_problem()
+    if problem:
+        raise SandboxUnavailable(f"{problem}: {FIX}")
+
+
+def _hidden_dirs() -> list[str]:
+    """Directories of installed packages (every site-packages and the emoscope package itself)."""
+    dirs = set(site.getsitepackages()) | {site.getusersitepackages()}
+    for scheme in (sysconfig.get_paths(), sysconfig.get_paths(vars={"base": sys.base_prefix,
+                                                                   "platbase": sys.base_prefix})):
+        dirs |= {scheme["purelib"], scheme["platlib"]}
+    dirs |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
+    dirs.add(str(Path(__file__).resolve().parents[1]))
+    return sorted({os.path.realpath(d) for d in dirs if d and os.path.isdir(d)})
+
+
+def _command(exe: str, limits: Limits) -> list[str]:
+    """The ``bwrap`` command line up to the interpreter's arguments."""
+    python = os.path.realpath(sys.executable)
+    ro = {os.path.realpath(sys.base_prefix), os.path.dirname(python), "/usr"}
+    base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix,
+                                     "installed_base": sys.base_prefix, "installed_platbase": sys.base_prefix})
+    ro |= {os.path.realpath(base[k]) for k in ("stdlib", "platstdlib")}
+    argv = [exe, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+            "--cap-drop", "ALL", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
+            "--hostname", "sandbox"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            ro.add(top)
+    ro = {r for r in ro if not any(r != o and r.startswith(o.rstrip("/") + "/") for o in ro)}
+    for path in sorted(r for r in ro if os.path.exists(r)):
+        argv += ["--ro-bind", path, path]
+    if os.path.exists("/etc/ld.so.cache"):
+        argv += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    for hidden in _hidden_dirs():
+        if any(hidden == r or hidden.startswith(r.rstrip("/") + "/") for r in ro):
+            argv += ["--tmpfs", hidden, "--remount-ro", hidden]
+    argv += ["--dev", "/dev", "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR, "--size", str(1 << 20),
+             "--tmpfs", "/tmp", "--remount-ro", "/", "--chdir", WORKDIR]
+    return [*argv, "--", python, "-I", "-S"]
+
+
+def _rlimits(limits: Limits) -> list[tuple[str, int]]:
+    return [("RLIMIT_CPU", limits.cpu_seconds), ("RLIMIT_AS", limits.memory_bytes),
+            ("RLIMIT_FSIZE", limits.file_bytes), ("RLIMIT_CORE", 0)]
+
+
+def prelude(body: str, limits: Limits, audit: bool = True) -> str:
+    """The trusted code run first in the sandbox: the limits, the tripwire, then ``body``."""
+    return _PRELUDE.format(limits=_rlimits(limits), audit=audit, body=body)
+
+
+class _Capped:
+    """Reads a pipe to its end in a thread, keeping the first (or last) ``cap`` bytes and dropping the rest."""
+
+    def __init__(self, stream: IO[bytes], cap: int, keep_last: bool = False) -> None:
+        self.data = bytearray()
+        self.cut = False
+        self._stream, self._cap, self._last = stream, cap, keep_last
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        while chunk := self._stream.read1(65536) if hasattr(self._stream, "read1") else self._stream.read(65536):
+            if self._last:
+                self.data += chunk
+                if len(self.data) > self._cap:
+                    del self.data[:len(self.data) - self._cap]
+                    self.cut = True
+            elif len(self.data) < self._cap:
+                room = self._cap - len(self.data)
+                self.data += chunk[:room]
+                self.cut = self.cut or len(chunk) > room
+            else:
+                self.cut = True
+        self._stream.close()
+
+
+def run_sandboxed(body: str, files: dict[str, str], limits: Limits | None = None, stdin: str = "",
+                  audit: bool = True, channel: bool = False) -> RunResult:
+    """Run the trusted ``body`` (after the prelude) with ``files`` placed read-only in the working directory.
+
+    With ``channel=True`` the sandbox gets the write end of a pipe (the result channel of a graded call), whose
+    descriptor number replaces :data:`CHANNEL_FD` in ``body``; what is written there comes back as
+    ``RunResult.channel`` (at most ``output_bytes``).
+    """
+    require_sandbox()
+    lim = limits or Limits()
+    exe = bwrap_path()
+    assert exe is not None
+    argv = _command(exe, lim)
+    keep: list[IO[bytes]] = []
+    extra: list[str] = []
+    for name, text in files.items():
+        data = tempfile.TemporaryFile()
+        data.write(text.encode("utf-8"))
+        data.seek(0)
+        keep.append(data)
+        extra += ["--perms", "0444", "--ro-bind-data", str(data.fileno()), f"{WORKDIR}/{name}"]
+    argv[argv.index("--"):argv.index("--")] = extra
+    read_end, write_end = os.pipe() if channel else (-1, -1)
+    argv += ["-c", prelude(body.replace(CHANNEL_FD, str(write_end)), lim, audit)]
+    pass_fds = [fh.fileno() for fh in keep]
+    if channel:
+        os.set_inheritable(write_end, True)
+    start = time.perf_counter()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True, pass_fds=pass_fds + ([write_end] if channel else []),
+                                env={"PATH": "/usr/bin:/bin"})
+    except OSError as exc:
+        for fh in keep:
+            fh.close()
+        raise SandboxUnavailable(f"bubblewrap failed to start ({exc}): {FIX}") from None
+    if channel:
+        os.close(write_end)
+    for fh in keep:
+        fh.close()
+    assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
+    out = _Capped(proc.stdout, lim.output_bytes)
+    err = _Capped(proc.stderr, lim.output_bytes, keep_last=True)
+    chan = _Capped(os.fdopen(read_end, "rb", buffering=0), lim.output_bytes) if channel else None
+    try:
+        proc.stdin.write(stdin.encode("utf-8"))
+        proc.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+    timed_out = False
+    try:
+        proc.wait(timeout=lim.wall_seconds)
+    except subprocess.TimeoutExpired:
+        timed_out = True
         try:
-            subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], preexec_fn=_unshare(flags), check=True,
-                           capture_output=True, timeout=20)
-        except (subprocess.SubprocessError, OSError):
-            continue
-        _PROBED = flags
-        return flags
-    _PROBED = -1
-    return None
-
-
-_PROBED: int | None = None
-
-
-def _unshare(flags: int) -> Callable[[], None]:
-    def pre() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(flags) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-    return pre
-
-
-_SYS_CREATE, _SYS_ADD_RULE, _SYS_RESTRICT = 444, 445, 446  # the same numbers on x86_64 and aarch64
-_FS_READ = (1 << 0) | (1 << 2) | (1 << 3)  # execute, read file, read directory
-
-
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64)]
-
-
-class _PathBeneath(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
-
-
-def landlock_abi() -> int:
-    """The kernel's Landlock ABI version (0 when Landlock is unavailable)."""
-    if not sys.platform.startswith("linux"):
-        return 0
-    libc = ctypes.CDLL(None, use_errno=True)
-    v = libc.syscall(_SYS_CREATE, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
-    return max(int(v), 0)
-
-
-def _landlock(abi: int, writable: str, readable: list[str]) -> None:
-    """In the child: from now on, the filesystem is read-only under ``readable``, read-write under ``writable``,
-    and closed elsewhere; with ABI 4 or later, TCP bind and connect are refused too."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fs = (1 << 13) - 1
-    if abi >= 2:
-        fs |= 1 << 13  # refer
-    if abi >= 3:
-        fs |= 1 << 14  # truncate
-    if abi >= 5:
-        fs |= 1 << 15  # ioctl on devices
-    attr = _RulesetAttr(fs, 0b11 if abi >= 4 else 0)
-    size = ctypes.sizeof(attr) if abi >= 4 else 8
-    fd = libc.syscall(_SYS_CREATE, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
-    if fd < 0:
-        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
-    for path, access in [(writable, fs), *((p, _FS_READ & fs) for p in readable)]:
-        try:
-            pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-        except OSError:
-            continue
-        rule = _PathBeneath(access if os.path.isdir(path) else access & ~(1 << 3), pfd)
-        if libc.syscall(_SYS_ADD_RULE, fd, 1, ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
-            raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
-        os.close(pfd)
-    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-    if libc.syscall(_SYS_RESTRICT, fd, ctypes.c_uint32(0)) != 0:
-        raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
-    os.close(fd)
-
-
-def _limits_fn(limits: Limits, flags: int | None, abi: int, tmp: str, readable: list[str]) -> Callable[[], None]:
-    def pre() -> None:
-        import resource
-
-        os.setsid()
-        if flags is not None:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.unshare(flags) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err))
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if abi > 0:
-            _landlock(abi, tmp, readable)
-    return pre
-
-
-def _loader_roots() -> list[str]:
-    """What starting the interpreter reads: its installation, the venv, and the system's shared libraries."""
-    exe = os.path.realpath(sys.executable)
-    roots = {*_python_roots(), os.path.dirname(exe), "/lib", "/lib64", "/usr/lib", "/usr/lib64",
-             "/etc/ld.so.cache"}
-    return sorted(r for r in roots if os.path.exists(r))
-
-
-def _python_roots() -> list[str]:
-    paths = {sys.base_prefix, sys.prefix, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
-    return sorted(p for p in paths if p)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    for reader in (out, err, chan):
+        if reader is not None:
+            reader.thread.join(timeout=5)
+    seconds = time.perf_counter() - start
+    code = proc.returncode
+    if code is not None and code > 128:  # bwrap reports a child killed by signal N as 128 + N
+        code = -(code - 128)
+    return RunResult(returncode=None if timed_out else code,
+                     stdout=bytes(out.data).decode("utf-8", "replace"),
+                     stderr=bytes(err.data).decode("utf-8", "replace"), timed_out=timed_out, seconds=seconds,
+                     isolation=ISOLATION, output_cut=out.cut or err.cut,
+                     channel=bytes(chan.data) if chan is not None else b"")
 
 
 def run_python(code: str, limits: Limits | None = None, stdin: str = "", audit: bool = True) -> RunResult:
-    """Run ``code`` under the sandbox (see the module docstring) in a fresh temporary directory, removed after.
+    """Run ``code`` as ``program.py`` in the sandbox (see the module docstring).
 
-    ``audit=False`` leaves out the audit hook, so that tests can prove the operating-system layers alone.
+    ``audit=False`` leaves out the tripwire, so that tests prove the operating-system layers alone.
 
     Example:
-        >>> run_python("open('/etc/hostname-copy', 'w')").stderr.splitlines()[-1]  # doctest: +ELLIPSIS
-        "PermissionError: sandbox: writing '/etc/hostname-copy' is not allowed outside the temporary directory"
+        >>> run_python("open('/etc/planted', 'w')").stderr.splitlines()[-1]  # doctest: +SKIP
+        "OSError: [Errno 30] Read-only file system: '/etc/planted'"
     """
-    lim = limits or Limits()
-    flags = _namespace_flags() if sys.platform.startswith("linux") else None
-    abi = landlock_abi()
-    with tempfile.TemporaryDirectory(prefix="emoscope-sandbox-") as tmp:
-        Path(tmp, "program.py").write_text(code, encoding="utf-8")
-        guard = _GUARD.format(tmp=tmp, roots=_python_roots())
-        if not audit:
-            guard = guard.replace("sys.addaudithook(_guard)", "pass")
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", guard], cwd=tmp, env={"PATH": "/usr/bin:/bin"},
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                preexec_fn=_limits_fn(lim, flags, abi, tmp, _loader_roots()))
-        timed_out = False
-        try:
-            out, err = proc.communicate(stdin.encode(), timeout=lim.wall_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            out, err = proc.communicate()
-        seconds = time.perf_counter() - start
-    cut = lim.output_bytes
-    return RunResult(returncode=None if timed_out else proc.returncode,
-                     stdout=out[:cut].decode("utf-8", "replace"), stderr=err[-cut:].decode("utf-8", "replace"),
-                     timed_out=timed_out, seconds=seconds, network="namespace" if flags is not None else "audit",
-                     filesystem="landlock" if abi > 0 else "audit")
-
-
-def run_tests(solution: str, tests: str, limits: Limits | None = None) -> dict[str, object]:
-    """Run ``solution`` then each ``assert`` line of ``tests`` separately; report how many passed.
-
-    Returns ``{"passed", "total", "error", "timed_out", "network", "filesystem", "stderr"}`` (``error``: the
-    solution itself failed, or was stopped at a limit).
-    """
-    checks = [line.strip() for line in tests.splitlines() if line.strip().startswith("assert")]
-    harness = (solution + "\n\nimport json as __json\n__res = []\nfor __src in " + json.dumps(checks) + ":\n"
-               "    try:\n        exec(__src)\n        __res.append(True)\n"
-               "    except BaseException:\n        __res.append(False)\n"
-               "print('__RESULTS__' + __json.dumps(__res))\n")
-    r = run_python(harness, limits)
-    marker = [line for line in r.stdout.splitlines() if line.startswith("__RESULTS__")]
-    results = json.loads(marker[-1][len("__RESULTS__"):]) if marker else []
-    return {"passed": int(sum(results)), "total": len(checks), "error": not marker,
-            "timed_out": r.timed_out, "network": r.network, "filesystem": r.filesystem, "stderr": r.stderr[-500:]}
+    return run_sandboxed(_RUN_PROGRAM, {"program.py": code}, limits, stdin, audit)
