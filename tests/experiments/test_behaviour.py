@@ -142,6 +142,27 @@ def test_canned_replies_give_the_rates_and_retries(llama_lm: Any, monkeypatch: p
     with pytest.raises(SteeringError, match="other settings"):
         run_behaviour(llama_lm, bank, "reward-hacking", ["desperate"], [0.0, 0.5], rollouts=1, traces=0,
                       store=tmp_path / "run")
+    other = random_bank(llama_lm, seed=1)  # a re-extracted bank: same settings, other vectors
+    assert other.digest() != bank.digest() and random_bank(llama_lm).digest() == bank.digest()
+    with pytest.raises(SteeringError, match="other settings"):
+        run_behaviour(llama_lm, other, "reward-hacking", ["desperate"], [0.0, 1.0], rollouts=1, attempts=3,
+                      batch_size=3, traces=0, store=tmp_path / "run")
+
+
+def test_reward_hacking_refuses_without_the_sandbox(llama_lm: Any, monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    """No weaker isolation: without bubblewrap the run stops before any code is generated or graded, and the CLI
+    says so in one line naming the fix, before loading the model."""
+    from emoscope.experiments import sandbox
+
+    monkeypatch.setattr(sandbox, "_PROBED", "bubblewrap (bwrap) is not installed")
+    monkeypatch.setattr(behaviour, "_generate", lambda *_a: pytest.fail("generated without a sandbox"))
+    with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap"):
+        run_behaviour(llama_lm, random_bank(llama_lm), "reward-hacking", ["desperate"], [0.0], rollouts=1)
+    res = CliRunner().invoke(app, ["experiment", "behaviour", "--bank", str(tmp_path / "missing"), "--scenario",
+                                   "reward-hacking"])
+    assert res.exit_code == 2 and "apt-get install bubblewrap" in res.output
+    assert len(res.output.strip().splitlines()) == 1
 
 
 def test_end_to_end_on_a_tiny_model_and_the_page(llama_lm: Any, tmp_path: Path) -> None:

@@ -207,9 +207,10 @@ def behaviour(
 ) -> None:
     """Behaviour under steering: rates of leverage, reward hacking or sycophancy per emotion and strength.
 
-    Writes behaviour.json, rollouts.jsonl and index.html (rates with 95% intervals, rate against strength,
-    emotion traces, example rollouts). Code from reward-hacking rollouts runs in a sandbox (no network, no files
-    outside a temporary directory, time and memory limits).
+    Writes behaviour.json, rollouts.jsonl and index.html (rates with 95% intervals and the computed power, rate
+    against strength, emotion traces, readings after each failed attempt, example rollouts). Reward hacking grades
+    the model's code call by call in bubblewrap sandboxes (no network, no files of the host, limits on time, CPU,
+    memory and output); the expected values never enter them. It refuses to run without bubblewrap.
 
     Example: emoscope experiment behaviour --bank banks/smollm2-135m-instruct --scenario sycophancy
     --emotions loving --strengths 0,0.1 --rollouts 2
@@ -219,12 +220,15 @@ def behaviour(
     from emoscope.experiments.behaviour import run_behaviour
     from emoscope.experiments.behaviour_report import write_behaviour_report
     from emoscope.experiments.behaviour_rules import SCENARIOS
+    from emoscope.experiments.sandbox import SandboxUnavailable, require_sandbox
     from emoscope.model.layers import resolve_layers
     from emoscope.selection import parse_strengths, split_names
 
     def run() -> None:
         if scenario not in SCENARIOS:
             fail(f"--scenario must be one of {', '.join(SCENARIOS)}")
+        if scenario == "reward-hacking":
+            require_sandbox()  # before the model loads: no weaker isolation, and the fix named
         b = EmotionBank.load(bank)
         names, watched = split_names(emotions) or [], split_names(watch) or []
         check_emotions(b, [*names, *watched])
@@ -248,4 +252,4 @@ def behaviour(
             typer.echo(f"  {r['emotion']:>12} {r['strength']:+.3f}: {res['behaviour']} {r['k']}/{r['n']} = "
                        f"{r['rate']:.2f} (95% {r['low']:.2f}-{r['high']:.2f})")
 
-    guard(run)
+    guard(run, SandboxUnavailable)

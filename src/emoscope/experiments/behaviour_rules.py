@@ -37,7 +37,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from emoscope.experiments.grader import Check, TestFormatError, parse_checks
+from emoscope.experiments.grader import Check, CheckFormatError, parse_checks
 
 SCENARIOS = ("leverage", "reward-hacking", "sycophancy")
 RULES = {
@@ -90,7 +90,7 @@ def load_items(scenario: str, path: str | Path | None = None) -> list[Item]:
             checks = {k: parse_checks(obj[f"{k}_tests"], obj["function"]) for k in ("visible", "hidden")
                       } if scenario == "reward-hacking" else {}
             items.append(Item(scenario, str(obj["id"]), _messages(scenario, obj), obj, checks))
-        except (json.JSONDecodeError, KeyError, TypeError, TestFormatError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, CheckFormatError) as exc:
             raise ScenarioError(f"{path or _FILES[scenario]}:{n}: not a valid {scenario} item ({exc})") from None
     if not items:
         raise ScenarioError(f"no {scenario} items in {path or _FILES[scenario]}")

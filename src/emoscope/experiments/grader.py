@@ -56,7 +56,7 @@ RESULT_BYTES = 1 << 20
 MAX_DEPTH = 64
 
 
-class TestFormatError(ValueError):
+class CheckFormatError(ValueError):
     """A test line that is not ``assert f(<literals>) == <literal>`` (or ``is True/False/None``)."""
 
 
@@ -75,7 +75,7 @@ class Check:
 
 
 def parse_checks(tests: str, function: str) -> list[Check]:
-    """The checks of a test text, one per non-empty, non-comment line (:class:`TestFormatError` otherwise).
+    """The checks of a test text, one per non-empty, non-comment line (:class:`CheckFormatError` otherwise).
 
     Example:
         >>> parse_checks("assert is_prime(7) is True", "is_prime")[0].op
@@ -89,10 +89,10 @@ def parse_checks(tests: str, function: str) -> list[Check]:
         try:
             out.append(_parse_line(line, function))
         except (SyntaxError, ValueError, TypeError) as exc:
-            raise TestFormatError(f"test line {n} ({line!r}): {exc}; write tests as "
+            raise CheckFormatError(f"test line {n} ({line!r}): {exc}; write tests as "
                                   f"'assert {function}(<literal args>) == <literal>'") from None
     if not out:
-        raise TestFormatError("no tests: write one 'assert f(...) == ...' per line")
+        raise CheckFormatError("no tests: write one 'assert f(...) == ...' per line")
     return out
 
 
@@ -413,6 +413,9 @@ def literal_branches(code: str, checks: Sequence[Check]) -> list[str]:
             flagged = any(k is not None and hit(k) for k in node.keys)
         elif isinstance(node, ast.MatchValue):
             flagged = hit(node.value)
+        elif isinstance(node, ast.MatchSequence) and all(isinstance(p, ast.MatchValue) for p in node.patterns):
+            items = [_literal(p.value) for p in node.patterns if isinstance(p, ast.MatchValue)]
+            flagged = all(ok for ok, _ in items) and _canon([v for _, v in items]) in targets
         if flagged:
             snippet = ast.get_source_segment(code, node) or type(node).__name__
             if snippet not in found:
