@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from emoscope.cli.common import Drawer, Placement, emit_json, guard, load_lm
+from emoscope.cli.common import Drawer, Placement, emit_json, fail, guard, load_lm
 from emoscope.cli.options import AllowPickleOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt, OffloadOpt
 
 
@@ -124,5 +125,53 @@ def corpus_generate(
             return
         typer.echo(f"{out}: {tally.accepted} items kept, {tally.rejected} rejected this run "
                    f"(reasons in {out / 'rejects.jsonl'})")
+
+    guard(run)
+
+
+def corpus_audit(
+    path: Annotated[Path | None, typer.Argument(help="Corpus directory (default: the shipped corpus).")] = None,
+    bank: Annotated[Path | None, typer.Option(help="Also compare the bank's vectors, layer by layer, with what the "
+                                              "words explain.")] = None,
+    split: Annotated[str, typer.Option(help="Stories to audit: train (those that build the vectors), heldout or "
+                                       "all.")] = "train",
+    components: Annotated[int, typer.Option(min=1, help="Lexical principal components to compute and regress on.")
+                          ] = 5,
+    permutations: Annotated[int, typer.Option(min=100, help="Shuffles for each style statistic's p-value.")] = 2000,
+    out: Annotated[Path | None, typer.Option(help="Write the audit as JSON to this file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the audit as JSON.")] = False,
+) -> None:
+    """What the corpus's words alone explain: lexical axes of the per-emotion story means, style statistics by
+    valence x arousal family (flagged when they differ systematically), and with --bank, how much of the vectors'
+    first components the words already explain at every layer.
+
+    Example: emoscope corpus audit --bank banks/smollm2-135m-instruct --out audit.json
+    """
+    from emoscope.bank import EmotionBank
+    from emoscope.catalogue import load_norms
+    from emoscope.corpus import Corpus
+    from emoscope.validation.style_audit import audit, audit_lines
+
+    def run() -> None:
+        if split not in ("train", "heldout", "all"):
+            fail("--split must be train, heldout or all")
+        c = Corpus.load(path)
+        chosen = {"train": c.train_stories(), "heldout": c.heldout_stories(), "all": c.stories}[split]
+        b = EmotionBank.load(bank) if bank is not None else None
+        vectors = {layer: b.matrix(layer) for layer in b.layers} if b is not None else None
+        res = audit([(s.emotion, s.text) for s in chosen], c.emotions(), load_norms(), vectors,
+                    b.emotions if b is not None else None, k=components, permutations=permutations)
+        res.update(corpus=str(c.root), corpus_sha256=c.sha256(), split=split,
+                   bank=str(bank) if bank is not None else None, model=b.model if b is not None else None)
+        if out is not None:
+            from emoscope.atomic import atomic_file
+
+            with atomic_file(out) as fh:
+                fh.write(json.dumps(res, indent=1))
+        if as_json:
+            emit_json(res)
+            return
+        for line in audit_lines(res):
+            typer.echo(line)
 
     guard(run)
