@@ -183,7 +183,7 @@ def iter_extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None
 
     stats = NeutralStats(count=neutral["count"], total=neutral["total"], gram=neutral["gram"])
     labels = np.array([index[s.emotion] for s in stories])
-    result = build_vectors(means, labels, len(emotions), stats, recipe)
+    result = build_vectors(means, labels, len(emotions), stats, recipe, [s.topic_id for s in stories])
     mean_norm = (norm_sum + neutral["norm_sum"]) / (norm_count + float(neutral["norm_count"][0]))
     dl = default_layer(lm.n_layers)
     if dl not in chosen:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -87,3 +88,31 @@ def test_emotion_means_and_project_out() -> None:
     x = np.array([[[1.0, 0.0]], [[3.0, 0.0]], [[0.0, 2.0]]])
     np.testing.assert_allclose(emotion_means(x, np.array([0, 0, 1]), 2)[0], [[2.0, 0.0], [0.0, 2.0]])
     np.testing.assert_allclose(project_out(np.array([[1.0, 1.0]]), np.array([[1.0], [0.0]])), [[0.0, 1.0]])
+
+
+def test_topic_centering_removes_frame_offsets_and_is_a_no_op_when_balanced() -> None:
+    """In a matched design every frame holds every emotion once, and subtracting each frame's mean changes each
+    emotion's mean by the same amount, which the mean over emotions then removes: the vectors are unchanged. When
+    some frames miss some emotions, frame offsets leak into the plain recipe, and topic centering removes them."""
+    rng = np.random.default_rng(0)
+    n_e, n_f, d = 5, 6, 16
+    directions = rng.normal(size=(n_e, d))
+    offsets = rng.normal(size=(n_f, d)) * 20
+    rows = [(e, f) for f in range(n_f) for e in range(n_e)]
+    x = np.array([[directions[e] + offsets[f] + rng.normal(size=d) * 0.01] for e, f in rows])
+    labels = np.array([e for e, _ in rows])
+    groups = [f"f{f}" for _, f in rows]
+    neutral = NeutralStats.from_samples([rng.normal(size=(200, d)) * 0.01])
+    recipe = Recipe(neutral_variance=0.0)
+    plain = build_vectors(x, labels, n_e, neutral, recipe).vectors
+    centred = build_vectors(x, labels, n_e, neutral, Recipe(neutral_variance=0.0, center="topic"), groups).vectors
+    assert np.allclose(plain, centred, atol=1e-5)
+    keep = [i for i, (e, f) in enumerate(rows) if not (f < 3 and e == 0)]  # emotion 0 missing from three frames
+    truth = directions - directions.mean(0)
+    truth /= np.linalg.norm(truth, axis=1, keepdims=True)
+    plain = build_vectors(x[keep], labels[keep], n_e, neutral, recipe).vectors[0]
+    centred = build_vectors(x[keep], labels[keep], n_e, neutral, Recipe(neutral_variance=0.0, center="topic"),
+                            [groups[i] for i in keep]).vectors[0]
+    assert (centred * truth).sum(1).min() > 0.99 > (plain * truth).sum(1).min()
+    with pytest.raises(ValueError, match="needs each story's topic"):
+        build_vectors(x, labels, n_e, neutral, Recipe(center="topic"))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emoscope.cli.common import Drawer, Placement, emit_json, guard, load_lm, require_dir
+from emoscope.cli.common import Drawer, Placement, emit_json, fail, guard, load_lm, require_dir
 from emoscope.cli.options import AllowPickleOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt, ModelOpt, OffloadOpt
 
 
@@ -26,6 +26,9 @@ def extract(
     split: Annotated[str, typer.Option(help="'train' keeps held-out stories unseen (default); 'all' uses all."
                                        )] = "train",
     token_skip: Annotated[int, typer.Option(min=0, help="Average each story from this token on.")] = 50,
+    center: Annotated[str, typer.Option(help="'none' (the paper's recipe) or 'topic': subtract each topic's mean "
+                                        "story first (per-frame centering in a matched corpus such as corpus v2)."
+                                        )] = "none",
     neutral_variance: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of neutral-dialogue "
                                                     "variance whose components are projected out.")] = 0.5,
     layer_path: Annotated[str | None, typer.Option(help="Dotted path of the decoder block list, if "
@@ -39,15 +42,17 @@ def extract(
     """
     import time
 
-    from emoscope.core.recipe import Recipe
+    from emoscope.core.recipe import CENTERINGS, Recipe
     from emoscope.corpus import Corpus
     from emoscope.extraction import extract as run_extract
 
     def run() -> None:
         require_dir(out)
+        if center not in CENTERINGS:
+            fail(f"--center must be one of {', '.join(CENTERINGS)}")
         c = Corpus.load(corpus)
         lm = load_lm(model, dtype, layer_path, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
-        recipe = Recipe(token_skip=token_skip, neutral_variance=neutral_variance, split=split)
+        recipe = Recipe(token_skip=token_skip, neutral_variance=neutral_variance, split=split, center=center)
         t0 = time.perf_counter()
         with Drawer(quiet=as_json, keep=True) as draw:
             bank = run_extract(lm, c, layers, recipe, batch_size, cache, progress=draw)

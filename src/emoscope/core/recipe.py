@@ -36,6 +36,7 @@ class Recipe:
     neutral_unit: str = "token"  # PCA over every neutral token (first token of each dialogue excluded)
     normalise: bool = True
     split: str = "train"  # "train": held-out stories never build vectors; "all": every story does
+    center: str = "none"  # "topic": subtract each topic's (a matched corpus's frame's) mean story before averaging
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +84,32 @@ class RecipeResult:
     neutral_std: F64  # [L, E] standard deviation of those projections
 
 
+CENTERINGS = ("none", "topic")
+
+
+def center_by_group(story_means: NDArray[Any], labels: NDArray[Any], groups: Sequence[str]) -> F64:
+    """Subtract from each story mean ``[N, L, D]`` its group's mean over emotions: the mean, over the emotions
+    told in that group, of their stories' means there. In a matched corpus (each frame told once per emotion) this
+    removes everything the frame's versions share, so that only what differs between emotions is averaged.
+
+    Example:
+        >>> x = np.array([[[1.0]], [[3.0]], [[11.0]], [[13.0]]]); lab = np.array([0, 1, 0, 1])
+        >>> center_by_group(x, lab, ["f0", "f0", "f1", "f1"])[:, 0, 0].tolist()
+        [-1.0, 1.0, -1.0, 1.0]
+    """
+    x = np.asarray(story_means, dtype=np.float64)
+    lab = np.asarray(labels)
+    g = np.asarray(list(groups))
+    if len(g) != len(x):
+        raise ValueError(f"{len(g)} group labels for {len(x)} stories")
+    out = x.copy()
+    for name in dict.fromkeys(g.tolist()):
+        rows = g == name
+        per_emotion = [x[rows & (lab == e)].mean(0) for e in np.unique(lab[rows])]
+        out[rows] -= np.mean(per_emotion, axis=0)
+    return out
+
+
 def emotion_means(story_means: NDArray[Any], labels: NDArray[Any], n_emotions: int) -> F64:
     """Average story means per emotion: ``[N, L, D]`` and labels ``[N]`` -> ``[L, E, D]``."""
     x = np.asarray(story_means, dtype=np.float64)
@@ -123,8 +150,15 @@ def project_out(v: F64, basis: F64) -> F64:
 
 
 def build_vectors(story_means: NDArray[Any], labels: NDArray[Any], n_emotions: int, neutral: NeutralStats,
-                  recipe: Recipe) -> RecipeResult:
-    """Emotion vectors for every layer from story means ``[N, L, D]`` and neutral moments."""
+                  recipe: Recipe, groups: Sequence[str] | None = None) -> RecipeResult:
+    """Emotion vectors for every layer from story means ``[N, L, D]`` and neutral moments (``groups``: each
+    story's topic, needed when ``recipe.center == "topic"``)."""
+    if recipe.center not in CENTERINGS:
+        raise ValueError(f"center must be one of {', '.join(CENTERINGS)}, not {recipe.center!r}")
+    if recipe.center == "topic":
+        if groups is None:
+            raise ValueError("center='topic' needs each story's topic")
+        story_means = center_by_group(story_means, labels, groups)
     means = emotion_means(story_means, labels, n_emotions)
     grand = means.mean(axis=1)
     centred = means - grand[:, None, :]
