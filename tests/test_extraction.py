@@ -164,3 +164,27 @@ def test_neutral_moments_match_recorded_tokens(llama_lm: Any) -> None:
     np.testing.assert_allclose(got["count"], ref.count)
     np.testing.assert_allclose(got["total"], ref.total, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(got["gram"], ref.gram, rtol=1e-4, atol=1e-3)
+
+
+def test_layer_topics_are_kept_out_of_training_and_held_out(tmp_path: Path) -> None:
+    """split.json may name topics kept for choosing the layer: their stories build nothing and are not held out."""
+    import json as _json
+    import shutil
+
+    from emoscope.corpus import default_corpus_dir
+
+    root = tmp_path / "c"
+    shutil.copytree(default_corpus_dir(), root)
+    split = _json.loads((root / "split.json").read_text())
+    split["layer_topics"] = ["t001", "t003"]
+    (root / "split.json").write_text(_json.dumps(split))
+    c = Corpus.load(root)
+    layer = c.layer_stories()
+    assert layer and {s.topic_id for s in layer} == {"t001", "t003"}
+    ids = {s.id for s in layer}
+    assert not ids & {s.id for s in c.train_stories()} and not ids & {s.id for s in c.heldout_stories()}
+    assert len(c.train_stories()) + len(c.heldout_stories()) + len(layer) == len(c.stories)
+    split["layer_topics"] = [split["heldout_topics"][0]]
+    (root / "split.json").write_text(_json.dumps(split))
+    with pytest.raises(CorpusError, match="both held out and kept"):
+        Corpus.load(root)

@@ -229,7 +229,7 @@ def _ranges(xs: list[int]) -> str:
 
 
 DEFAULT_LAYER_RULE_KEYS = ("rule", "chosen", "chosen_score", "chosen_top5", "chosen_top1", "runner_up",
-                           "runner_up_score", "runner_up_top5", "runner_up_top1")
+                           "runner_up_score", "runner_up_top5", "runner_up_top1", "chosen_on")
 """The figures of a validated default-layer choice that a bank keeps in ``default_layer_rule``."""
 
 

@@ -120,3 +120,19 @@ def test_user_norms_are_correlated_too(llama_lm: Any, tiny_corpus: Path, tmp_pat
     user = v.metrics["geometry"]["user"]
     assert user["n_rated"] == 3 and str(norms) in user["source"]
     assert [r["layer"] for r in user["per_layer"]] == [1, 2]
+
+
+def test_the_layer_is_chosen_on_topics_used_for_nothing_else(llama_lm: Any, tiny_corpus: Path,
+                                                             tmp_path: Path) -> None:
+    """With layer-choice topics in split.json the rule sees only their stories; held-out figures are then
+    measured on stories that chose nothing."""
+    split = json.loads((tiny_corpus / "split.json").read_text())
+    split["layer_topics"] = ["t000"]
+    (tiny_corpus / "split.json").write_text(json.dumps(split))
+    corpus = Corpus.load(tiny_corpus)
+    bank = extract(llama_lm, corpus, layers="all", batch_size=4)
+    assert bank.split["n_stories"] == len(corpus.train_stories()) == len(corpus.stories) - 6
+    sc, tp = _stimuli(tmp_path)
+    m = validate(llama_lm, bank, corpus, scenarios_path=str(sc), templates_path=str(tp), draws=2).metrics
+    assert "3 stories on 1 topics kept for the layer choice" in m["default_layer"]["chosen_on"]
+    assert m["heldout"]["n_stories"] == 3

@@ -58,6 +58,7 @@ class Corpus:
     dialogues: list[Dialogue]
     topics: list[Topic]
     heldout_topics: frozenset[str] | None
+    layer_topics: frozenset[str] = frozenset()  # topics kept for choosing the default layer (split.json)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Corpus:
@@ -70,16 +71,23 @@ class Corpus:
                 raise CorpusError(f"{root} has no {name}; a corpus needs {STORIES_FILE} and {DIALOGUES_FILE}")
         topics = load_topics(root / TOPICS_FILE) if (root / TOPICS_FILE).is_file() else []
         held = None
+        layer: frozenset[str] = frozenset()
         if (root / SPLIT_FILE).is_file():
             try:
-                held = frozenset(json.loads((root / SPLIT_FILE).read_text())["heldout_topics"])
+                split = json.loads((root / SPLIT_FILE).read_text())
+                held = frozenset(split["heldout_topics"])
+                layer = frozenset(split.get("layer_topics", []))
             except (ValueError, KeyError, TypeError):
-                raise CorpusError(f"{root / SPLIT_FILE} must be {{\"heldout_topics\": [topic ids]}}") from None
+                raise CorpusError(f"{root / SPLIT_FILE} must be {{\"heldout_topics\": [topic ids], "
+                                  "\"layer_topics\": [topic ids, optional]}") from None
+            if held & layer:
+                raise CorpusError(f"{root / SPLIT_FILE}: topics {sorted(held & layer)[:5]} are both held out and "
+                                  "kept for the layer choice")
         stories = load_stories(root / STORIES_FILE)
         if not stories:
             raise CorpusError(f"{root / STORIES_FILE} holds no stories")
         return cls(root=root, stories=stories, dialogues=load_dialogues(root / DIALOGUES_FILE), topics=topics,
-                   heldout_topics=held)
+                   heldout_topics=held, layer_topics=layer)
 
     def is_heldout(self, story: Story) -> bool:
         """Whether a story belongs to the held-out split (never used to build vectors by default)."""
@@ -88,8 +96,14 @@ class Corpus:
         return f"{story.emotion}|{story.topic_id}" in _heldout_by_hash(self.stories, 2)
 
     def train_stories(self) -> list[Story]:
+        """Stories that build the vectors: neither held out nor kept for the layer choice."""
         held = self._held_keys()
-        return [s for s in self.stories if f"{s.emotion}|{s.topic_id}" not in held]
+        return [s for s in self.stories if f"{s.emotion}|{s.topic_id}" not in held
+                and s.topic_id not in self.layer_topics]
+
+    def layer_stories(self) -> list[Story]:
+        """Stories kept for choosing the default layer (empty when ``split.json`` names no ``layer_topics``)."""
+        return [s for s in self.stories if s.topic_id in self.layer_topics]
 
     def heldout_stories(self) -> list[Story]:
         held = self._held_keys()
