@@ -136,11 +136,12 @@ def near_duplicates(items: Sequence[tuple[str, str]], threshold: float = NEAR_DU
 
 def check_stories(stories: Sequence[Story], emotions: Sequence[str], topics: Iterable[Topic] | None = None,
                   count_tokens: TokenCounter | None = None, min_per_emotion: int = 12,
-                  max_per_topic: int | None = 1) -> list[Finding]:
+                  max_per_topic: int | None = 1, compared: Callable[[Story], str] | None = None) -> list[Finding]:
     """Every story rule plus the corpus rules: coverage, topics per emotion, person mix, duplicates, ids.
 
     ``max_per_topic`` caps one emotion's stories on one topic (1 for the hand-written corpus; ``None`` for a
-    generated corpus that asks several stories per topic, as the paper did).
+    generated corpus that asks several stories per topic, as the paper did). ``compared`` gives the text compared
+    for near-duplicates (a matched corpus leaves out the opening its frames share).
     """
     out: list[Finding] = []
     known = set(emotions)
@@ -174,7 +175,7 @@ def check_stories(stories: Sequence[Story], emotions: Sequence[str], topics: Ite
         unused = topic_ids - {s.topic_id for s in stories}
         if unused:
             out.append(Finding("warning", "topics", "unused-topics", f"{len(unused)} topics have no story"))
-    for a, b, jac in near_duplicates([(s.id, s.text) for s in stories]):
+    for a, b, jac in near_duplicates([(s.id, compared(s) if compared else s.text) for s in stories]):
         out.append(Finding("error", b, "near-duplicate", f"shares {jac:.0%} of its 5-grams with {a}; rewrite one"))
     return out
 

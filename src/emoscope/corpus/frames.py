@@ -31,6 +31,7 @@ from emoscope.corpus.checks import Finding, first_person_count, near_duplicates
 from emoscope.corpus.records import CorpusError, read_jsonl
 from emoscope.corpus.rules import forbidden_hits, other_emotion_words
 
+FRAMES_FILE = "frames.jsonl"
 MODES = ("dialogue", "action", "thought", "mixed")
 SPLITS = ("train", "layer", "test")  # build the vectors / choose the layer / report held-out figures
 CONTINUATION_WORDS = (55, 85)
@@ -159,6 +160,23 @@ def check_frame(frame: Frame, versions: Mapping[str, str], emotions: Sequence[st
     for a, b, j in near_duplicates(conts):
         out.append(Finding("error", f"{frame.id}/{a}", "near-duplicate", f"overlaps {frame.id}/{b} (5-gram "
                                                                           f"Jaccard {j:.2f}); rewrite one"))
+    return out
+
+
+def assemble(frames: Sequence[Frame], continuations: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
+    """Story records (``stories.jsonl`` lines) from each frame's continuations per emotion: the shared opening,
+    a space, the continuation; the frame is the story's topic.
+
+    Example:
+        >>> f = Frame("f00", "train", "action", "third", "s", "p", "e", "Ana sat down.")
+        >>> assemble([f], {"f00": {"calm": "She breathed out."}})[0]["text"]
+        'Ana sat down. She breathed out.'
+    """
+    out = []
+    for f in frames:
+        for emotion, cont in continuations.get(f.id, {}).items():
+            out.append({"id": f"{emotion.replace(' ', '_')}-{f.id}", "emotion": emotion, "topic_id": f.id,
+                        "person": f.person, "text": f"{f.opening} {' '.join(cont.split())}"})
     return out
 
 

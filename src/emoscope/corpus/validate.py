@@ -15,6 +15,7 @@ from typing import Any
 from emoscope.catalogue import emotions as catalogue_emotions
 from emoscope.corpus import Corpus
 from emoscope.corpus.checks import Finding, TokenCounter, check_dialogues, check_stories
+from emoscope.corpus.frames import FRAMES_FILE, Frame, check_frame, load_frames
 from emoscope.corpus.records import CorpusError, load_dialogues, load_stories, read_jsonl
 
 
@@ -49,7 +50,40 @@ def validate_path(path: str | Path | None, count_tokens: TokenCounter | None = N
         present = [e for e in emos if e in {s.emotion for s in stories}]
         return check_stories(stories, present, None, count_tokens, min_per_emotion, max_per_topic)
     corpus = Corpus.load(p)
+    frames = load_frames(corpus.root / FRAMES_FILE) if (corpus.root / FRAMES_FILE).is_file() else []
+    if frames:
+        return _framed(corpus, frames, emos, count_tokens, min_dialogues)
     found = check_stories(corpus.stories, emos, corpus.topics or None, count_tokens, min_per_emotion, max_per_topic)
+    found += check_dialogues(corpus.dialogues, emos, corpus.topics or None, min_dialogues)
+    found += _stories_split_findings(corpus)
+    return found
+
+
+def _framed(corpus: Corpus, frames: list[Frame], emos: list[str], count_tokens: TokenCounter | None,
+            min_dialogues: int) -> list[Finding]:
+    """A matched corpus: every frame told once per emotion, each version passing the frame's style rules, and the
+    usual story, dialogue and split rules (near-duplicates compared without the shared openings)."""
+    by_id = {f.id: f for f in frames}
+    found: list[Finding] = []
+    versions: dict[str, dict[str, str]] = {f.id: {} for f in frames}
+    for s in corpus.stories:
+        frame = by_id.get(s.topic_id)
+        if frame is None:
+            found.append(Finding("error", s.id, "unknown-frame", f"topic {s.topic_id!r} is not in {FRAMES_FILE}"))
+            continue
+        if s.person != frame.person:
+            found.append(Finding("error", s.id, "person", f"frame {frame.id} is told in the {frame.person} person"))
+        versions[frame.id][s.emotion] = s.text
+    for f in frames:
+        found += [x for x in check_frame(f, versions[f.id], emos) if x.check != "near-duplicate"]
+
+    def continuation(s: Any) -> str:
+        f = by_id.get(s.topic_id)
+        return str(s.text[len(f.opening):]) if f is not None and s.text.startswith(f.opening) else str(s.text)
+
+    found += [x for x in check_stories(corpus.stories, emos, corpus.topics or None, count_tokens, len(frames), 1,
+                                       continuation)
+              if x.check not in ("forbidden-word", "person", "other-emotion-word", "person-mix")]  # by frame
     found += check_dialogues(corpus.dialogues, emos, corpus.topics or None, min_dialogues)
     found += _stories_split_findings(corpus)
     return found
