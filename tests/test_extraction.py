@@ -188,3 +188,26 @@ def test_layer_topics_are_kept_out_of_training_and_held_out(tmp_path: Path) -> N
     (root / "split.json").write_text(_json.dumps(split))
     with pytest.raises(CorpusError, match="both held out and kept"):
         Corpus.load(root)
+
+
+def test_story_sets_are_joined_and_recorded(llama_lm: Any, tiny_corpus: Path, tmp_path: Path) -> None:
+    """Two story sets build one bank; the bank records both sets with their hashes; colliding ids are refused."""
+    import json as _json
+    import shutil
+
+    from emoscope.corpus import load_corpora
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_corpus, other)
+    rows = [_json.loads(x) for x in (other / "stories.jsonl").read_text().splitlines()]
+    (other / "stories.jsonl").write_text("".join(_json.dumps({**r, "id": r["id"] + "-b"}) + "\n" for r in rows))
+    both = load_corpora([str(tiny_corpus), str(other)])
+    one = Corpus.load(tiny_corpus)
+    assert len(both.stories) == 2 * len(one.stories) and len(both.dialogues) == len(one.dialogues)
+    assert both.sha256() not in (one.sha256(), Corpus.load(other).sha256())
+    bank = extract(llama_lm, both, layers=[0], batch_size=4)
+    assert [s["corpus"] for s in bank.split["story_sets"]] == [str(tiny_corpus), str(other)]
+    assert bank.split["n_stories"] == 2 * len(one.train_stories())
+    with pytest.raises(CorpusError, match="more than one corpus"):
+        load_corpora([str(tiny_corpus), str(tiny_corpus)])
+    assert load_corpora(None).root == load_corpora(["v1"]).root

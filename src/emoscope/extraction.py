@@ -203,6 +203,8 @@ def iter_extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None
                "neutral_components_removed": result.n_removed.astype(np.float32)},
         split={"mode": recipe.split, "heldout_topics": heldout, "n_stories": len(stories),
                "n_dialogues": len(corpus.dialogues),
+               **({"story_sets": corpus.story_sets()} if corpus.parts else {}),
+               **({"layer_topics": sorted(corpus.layer_topics)} if corpus.layer_topics else {}),
                "story_ids_sha256": hashlib.sha256("\n".join(s.id for s in stories).encode()).hexdigest()},
     )
 

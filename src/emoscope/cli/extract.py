@@ -13,7 +13,9 @@ from emoscope.cli.options import AllowPickleOpt, DeviceMapOpt, DeviceOpt, DtypeO
 
 def extract(
     model: ModelOpt = "smollm2-135m-instruct",
-    corpus: Annotated[Path | None, typer.Option(help="Corpus directory (default: the shipped corpus).")] = None,
+    corpus: Annotated[list[str] | None, typer.Option(help="Corpus directory, or v1 (the shipped stories, the "
+                                                     "default) or v2 (the shipped matched design); repeat to build "
+                                                     "from several story sets together.")] = None,
     layers: Annotated[str, typer.Option(help="Blocks to store: 'all', '20', '10-20', '4,8,-1'.")] = "all",
     out: Annotated[Path, typer.Option(help="Directory to write bank.safetensors into.")] = Path("banks/default"),
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 16,
@@ -43,14 +45,14 @@ def extract(
     import time
 
     from emoscope.core.recipe import CENTERINGS, Recipe
-    from emoscope.corpus import Corpus
+    from emoscope.corpus import load_corpora
     from emoscope.extraction import extract as run_extract
 
     def run() -> None:
         require_dir(out)
         if center not in CENTERINGS:
             fail(f"--center must be one of {', '.join(CENTERINGS)}")
-        c = Corpus.load(corpus)
+        c = load_corpora(corpus)
         lm = load_lm(model, dtype, layer_path, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
         recipe = Recipe(token_skip=token_skip, neutral_variance=neutral_variance, split=split, center=center)
         t0 = time.perf_counter()

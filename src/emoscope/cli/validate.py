@@ -23,7 +23,8 @@ from emoscope.cli.options import (
 def validate(
     bank: BankOpt,
     out: Annotated[Path | None, typer.Option(help="Report directory (default: <bank dir>/validation).")] = None,
-    corpus: Annotated[Path | None, typer.Option(help="The corpus the bank was built from (default: shipped).")
+    corpus: Annotated[list[str] | None, typer.Option(help="The corpus or corpora the bank was built from (v1, "
+                                                     "v2 or directories; default: v1).")
                       ] = None,
     norms: Annotated[Path | None, typer.Option(help="CSV word,valence,arousal (e.g. human norms) to correlate "
                                                "the principal components with, beside the shipped judged ratings."
@@ -57,7 +58,7 @@ def validate(
     import time
 
     from emoscope.bank import EmotionBank, bank_dir, record_default_layer
-    from emoscope.corpus import Corpus
+    from emoscope.corpus import load_corpora
     from emoscope.validation.headline import headline
     from emoscope.validation.report import write_report
     from emoscope.validation.run import validate as run_validation
@@ -66,7 +67,7 @@ def validate(
         b = EmotionBank.load(bank)
         target = out or bank_dir(bank) / "validation"
         require_dir(target)
-        c = Corpus.load(corpus)
+        c = load_corpora(corpus)
         place = Placement(device, device_map, max_memory, offload_folder, allow_pickle)
         lm = load_for_bank(b, model, dtype or str(b.recipe.get("dtype", "bfloat16")), place)
         t0 = time.perf_counter()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,25 @@ def default_corpus_dir() -> Path:
     return data_path("corpus")
 
 
+SHIPPED = {"v1": "corpus", "v2": "corpus_v2"}
+
+
+def load_corpora(specs: Sequence[str | Path] | None) -> Corpus:
+    """One corpus from ``--corpus`` values: directories, or ``v1`` (the shipped unmatched stories) and ``v2`` (the
+    shipped matched design); several make a union. None or empty: the shipped v1 corpus.
+
+    Example:
+        >>> load_corpora(["v1"]).root.name
+        'corpus'
+    """
+    from emoscope.catalogue import data_path
+
+    if not specs:
+        return Corpus.load(None)
+    parts = [Corpus.load(data_path(SHIPPED[str(s)]) if str(s) in SHIPPED else s) for s in specs]
+    return Corpus.union(parts)
+
+
 def _heldout_by_hash(stories: list[Story], per_emotion: int) -> set[str]:
     """Without a split file: per emotion, the stories on its ``per_emotion`` topics that hash lowest."""
     held: set[str] = set()
@@ -59,6 +80,37 @@ class Corpus:
     topics: list[Topic]
     heldout_topics: frozenset[str] | None
     layer_topics: frozenset[str] = frozenset()  # topics kept for choosing the default layer (split.json)
+    parts: tuple[tuple[str, str], ...] = ()  # (directory, sha256) of each story set, for a union
+
+    @classmethod
+    def union(cls, corpora: Sequence[Corpus]) -> Corpus:
+        """Several story sets as one corpus (for example the unmatched v1 stories and the matched v2 ones):
+        stories, topics and splits together, dialogues of all (once each); ids must not collide.
+
+        Example:
+            >>> both = Corpus.union([Corpus.load(), Corpus.load(v2_dir)])  # doctest: +SKIP
+        """
+        if not corpora:
+            raise CorpusError("no corpus given")
+        if len(corpora) == 1:
+            return corpora[0]
+        if any(c.heldout_topics is None for c in corpora):
+            raise CorpusError("every corpus of a union needs its own split.json (held-out topics)")
+        ids = Counter(s.id for c in corpora for s in c.stories)
+        clash = [i for i, n in ids.items() if n > 1]
+        if clash:
+            raise CorpusError(f"story ids {clash[:3]} appear in more than one corpus; ids must be unique")
+        dialogues = list({d.id: d for c in reversed(corpora) for d in c.dialogues}.values())
+        topics = list({t.id: t for c in reversed(corpora) for t in c.topics}.values())
+        return cls(root=corpora[0].root, stories=[s for c in corpora for s in c.stories],
+                   dialogues=sorted(dialogues, key=lambda d: d.id), topics=sorted(topics, key=lambda t: t.id),
+                   heldout_topics=frozenset().union(*(c.heldout_topics or frozenset() for c in corpora)),
+                   layer_topics=frozenset().union(*(c.layer_topics for c in corpora)),
+                   parts=tuple(p for c in corpora for p in (c.parts or ((str(c.root), c.sha256()),))))
+
+    def story_sets(self) -> list[dict[str, str]]:
+        """The directories (and their hashes) whose stories this corpus holds."""
+        return [{"corpus": root, "sha256": sha} for root, sha in (self.parts or ((str(self.root), self.sha256()),))]
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Corpus:
@@ -124,8 +176,13 @@ class Corpus:
         return known + extra
 
     def sha256(self) -> str:
-        """Hash of the corpus files (stories, dialogues, topics, split), recorded in every bank."""
+        """Hash of the corpus files (stories, dialogues, topics, split), recorded in every bank; for a union, the
+        hash of its parts' hashes in order."""
         h = hashlib.sha256()
+        if self.parts:
+            for _, sha in self.parts:
+                h.update(sha.encode())
+            return h.hexdigest()
         for name in (STORIES_FILE, DIALOGUES_FILE, TOPICS_FILE, SPLIT_FILE):
             p = self.root / name
             if p.is_file():
