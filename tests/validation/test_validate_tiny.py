@@ -42,8 +42,10 @@ def test_validate_writes_a_self_contained_report(llama_lm: Any, tiny_corpus: Pat
     assert m["numeric_intensity"]["kinds"]["z"]["n_trends"] == 2
     assert m["logit_lens"]["n"] == 3 and m["logit_lens"]["vocab"] > 100
     assert m["learning_curve"]["points"][-1]["stories_per_emotion"] == "all"
+    assert [r["layer"] for r in m["style_audit"]["layers"]] == bank.layers  # what the words alone explain
     html_path, json_path = write_report(v, tmp_path / "report", "emoscope validate ...")
     page = html_path.read_text()
+    assert "What the words alone explain" in page
     assert page.startswith("<!doctype html>") and page.count("data:image/png;base64,") >= 7
     assert "http://" not in page and "https://" not in page  # opens offline
     assert json.loads(json_path.read_text())["model"] == bank.model

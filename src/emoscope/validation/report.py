@@ -50,6 +50,21 @@ def _lens_row(e: str, d: dict[str, Any]) -> list[Any]:
     return [e, " | ".join(d["top"]), " | ".join(d["bottom"]), d["own_rank"]]
 
 
+def _words(m: dict[str, Any], layer: int) -> dict[str, Any]:
+    """The style audit's rows: lexical axes, style statistics by family, and per layer what the words explain."""
+    a = m.get("style_audit")
+    if not a:
+        return {"audit": None}
+    lex = [[c["pc"], ex, " ".join(c["positive_words"][:6]), " ".join(c["negative_words"][:6]), c.get("r_valence"),
+            c.get("r_arousal")] for c, ex in zip(a["lexical"]["components"], a["lexical"]["explained"], strict=False)]
+    style = [[s + (" (flagged)" if s in a["flagged"] else ""), r.get("eta_squared"), r.get("p"), r.get("r_valence"),
+              r.get("r_arousal")] for s, r in a["style"].items()]
+    layers = [[r["layer"], r["pc1_r_lexical_pc1"], r["pc1_max_abs_r_lexical"], r["pc1_words_r2"], r["chance_r2"],
+               r.get("pc1_r_valence"), r.get("pc1_r_valence_beyond_words")] for r in a.get("layers", [])]
+    at = next((r for r in a.get("layers", []) if r["layer"] == layer), None)
+    return {"audit": a, "audit_lex": lex, "audit_style": style, "audit_layers": layers, "audit_at": at}
+
+
 def page_context(m: dict[str, Any], figures: dict[str, Any]) -> dict[str, Any]:
     """The template's data: ``m`` itself, the default layer's rows picked out, every table's rows, the figures."""
     h = m["heldout"]
@@ -94,6 +109,7 @@ def page_context(m: dict[str, Any], figures: dict[str, Any]) -> dict[str, Any]:
                      d["strong_any"], d["chance_strong_any"]]
                     for k, d in (("z vs neutral", nu["kinds"]["z"]), ("cosine", nu["kinds"]["cosine"]))],
         "anchors": [[k, v["value"], v["source"]] for k, v in m["anchors"].items()],
+        **_words(m, choice["chosen"]),
         "fig": validation_figures(m, figures),
     }
 

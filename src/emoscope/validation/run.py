@@ -187,6 +187,11 @@ def validate(lm: LoadedModel, bank: EmotionBank, corpus: Corpus | None = None, n
     geo = A.geometry(bank, load_norms(), "shipped model-judged ratings (" + ratings_info()["source"][:80] + "...)")
     geo_user = A.geometry(bank, user_norms, f"user norms {norms_path}") if user_norms is not None else None
     struct = A.structure(bank, layer)
+    from emoscope.validation.style_audit import audit as style_audit
+
+    words = style_audit([(s.emotion, s.text) for s in train], emotions, load_norms(),
+                        {lay: bank.matrix(lay) for lay in bank.layers}, bank.emotions, permutations=1000)
+    words.pop("style_by_emotion", None)
     note("geometry", 1, 1)
 
     # 4. logit lens
@@ -227,6 +232,7 @@ def validate(lm: LoadedModel, bank: EmotionBank, corpus: Corpus | None = None, n
         "default_layer": choice, "heldout": heldout, "learning_curve": {"layer": layer, "points": curve},
         "geometry": {"judged": geo, "user": geo_user,
                      "structure": {k: v for k, v in struct.items() if not k.startswith("_")}},
+        "style_audit": words,
         "logit_lens": lens_default, "implicit_scenarios": implicit, "numeric_intensity": numeric,
         "anchors": A.ANCHORS,
     }
