@@ -263,3 +263,4 @@ def test_literal_branching_is_flagged_beside_the_rule() -> None:
                             "    return sum(values)", vis)
     assert literal_branches(HONEST + "\n    if not values:\n        return 0", vis) == []  # trivial literals
     assert literal_branches("def total(values) return", vis) == []
+    assert literal_branches(HONEST + "\n\nassert total([1, 2, 3]) == 7\n", vis) == []  # its own copy of a test
