@@ -138,3 +138,29 @@ def test_the_layer_is_chosen_on_topics_used_for_nothing_else(llama_lm: Any, tiny
     m = validate(llama_lm, bank, corpus, scenarios_path=str(sc), templates_path=str(tp), draws=2).metrics
     assert "3 stories on 1 topics kept for the layer choice" in m["default_layer"]["chosen_on"]
     assert m["heldout"]["n_stories"] == 3
+
+
+def test_held_out_stories_from_another_story_set(llama_lm: Any, tiny_corpus: Path, tmp_path: Path) -> None:
+    """--heldout takes the held-out stories of another corpus (unmatched stories for a matched-design bank), and
+    refuses one whose held-out topics built the bank."""
+    import shutil
+
+    from emoscope.bank import BankError
+
+    corpus = Corpus.load(tiny_corpus)
+    bank = extract(llama_lm, corpus, layers="all", batch_size=4)
+    other = tmp_path / "other"
+    shutil.copytree(tiny_corpus, other)
+    for name in ("stories.jsonl", "topics.jsonl", "split.json"):
+        (other / name).write_text((other / name).read_text().replace('"t0', '"u0'))
+    sc, tp = _stimuli(tmp_path)
+    m = validate(llama_lm, bank, corpus, scenarios_path=str(sc), templates_path=str(tp), draws=2,
+                 heldout=Corpus.load(other)).metrics
+    assert m["heldout"]["heldout_corpus"] == [str(other)] and m["heldout"]["n_stories"] == 3
+    split = json.loads((other / "split.json").read_text())
+    (other / "split.json").write_text(json.dumps({"heldout_topics": ["u000"]}))
+    (other / "stories.jsonl").write_text((other / "stories.jsonl").read_text().replace('"u000"', '"t000"'))
+    (other / "split.json").write_text(json.dumps({**split, "heldout_topics": ["t000"]}))
+    with pytest.raises(BankError, match="also built the bank"):
+        validate(llama_lm, bank, corpus, scenarios_path=str(sc), templates_path=str(tp), draws=2,
+                 heldout=Corpus.load(other))

@@ -26,6 +26,9 @@ def validate(
     corpus: Annotated[list[str] | None, typer.Option(help="The corpus or corpora the bank was built from (v1, "
                                                      "v2 or directories; default: v1).")
                       ] = None,
+    heldout: Annotated[list[str] | None, typer.Option(help="Take the held-out stories from this corpus instead "
+                                                      "(v1, v2 or a directory; e.g. v1 for a bank built from v2, so "
+                                                      "that held-out figures are on unmatched stories).")] = None,
     norms: Annotated[Path | None, typer.Option(help="CSV word,valence,arousal (e.g. human norms) to correlate "
                                                "the principal components with, beside the shipped judged ratings."
                                                )] = None,
@@ -74,7 +77,8 @@ def validate(
         with Drawer(quiet=as_json) as draw:
             v = run_validation(lm, b, c, str(norms) if norms else None, str(scenarios) if scenarios else None,
                                str(templates) if templates else None, draws=draws, shard_dir=cache,
-                               progress=draw, allow_mismatch=allow_model_mismatch)
+                               progress=draw, allow_mismatch=allow_model_mismatch,
+                               heldout=load_corpora(heldout) if heldout else None)
         m = v.metrics
         m["seconds"] = round(time.perf_counter() - t0, 1)
         html_path, json_path = write_report(v, target, "emoscope " + shlex.join(sys.argv[1:]))

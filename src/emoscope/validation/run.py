@@ -71,14 +71,27 @@ def last_token_acts(lm: LoadedModel, texts: list[str], layers: list[int], batch_
 def validate(lm: LoadedModel, bank: EmotionBank, corpus: Corpus | None = None, norms_path: str | None = None,
              scenarios_path: str | None = None, templates_path: str | None = None, batch_size: int | None = None,
              draws: int = 5, shard_dir: Path | None = None, progress: ProgressFn | None = None,
-             allow_mismatch: bool = False) -> Validation:
-    """Run every validation measurement; see the report's sections for what each one means."""
+             allow_mismatch: bool = False, heldout: Corpus | None = None) -> Validation:
+    """Run every validation measurement; see the report's sections for what each one means.
+
+    ``heldout``: take the held-out stories from this corpus instead of the bank's own (for example the unmatched
+    v1 stories for a bank built from the matched v2 design); none of its held-out topics may have built the bank.
+    """
     corpus = corpus or Corpus.load()
     check_bank(lm, bank, allow_mismatch)
     check_split(bank, corpus)
     emotions = bank.emotions
     if corpus.emotions() != emotions:
         raise BankError("the corpus's emotions differ from the bank's; pass the bank's own corpus with --corpus")
+    source = heldout or corpus
+    if heldout is not None:
+        if heldout.emotions() != emotions:
+            raise BankError("the held-out corpus's emotions differ from the bank's")
+        seen = {s.topic_id for s in corpus.train_stories()} & {s.topic_id for s in heldout.heldout_stories()}
+        if seen:
+            raise BankError(f"held-out topics {sorted(seen)[:3]} also built the bank; choose another held-out set")
+        if not heldout.heldout_stories():
+            raise BankError(f"{heldout.root} has no held-out stories")
     scenarios = load_scenarios(scenarios_path, emotions)
     templates = load_templates(templates_path, emotions)
     user_norms = load_norms(norms_path) if norms_path else None
@@ -102,8 +115,8 @@ def validate(lm: LoadedModel, bank: EmotionBank, corpus: Corpus | None = None, n
         return result
 
     train = corpus.train_stories() if recipe.split == "train" else list(corpus.stories)
-    held = corpus.heldout_stories()
-    held_means = means_of(held, "heldout").means
+    held = source.heldout_stories()
+    held_means = means_of(held, "heldout" if heldout is None else f"heldout-{heldout.sha256()[:12]}").means
     chooser = corpus.layer_stories()  # stories on topics kept for the layer choice, used for nothing else
     chooser_means = means_of(chooser, "layer choice").means if chooser else None
     train_means = means_of(train, "stories").means
@@ -163,8 +176,9 @@ def validate(lm: LoadedModel, bank: EmotionBank, corpus: Corpus | None = None, n
     s_def = A.centred_scores(held_means[:, k_def], bank, layer)
     lex = TfidfCentroid.fit([s.text for s in train], train_labels.tolist(), n)
     lex_ranks = ranks_of_truth(lex.scores([s.text for s in held]), truth)
-    heldout = {"n_stories": len(held), "n_train_stories": len(train),
-               "heldout_topics": sorted(corpus.heldout_topics or []),
+    held_out = {"n_stories": len(held), "n_train_stories": len(train),
+               "heldout_topics": sorted(source.heldout_topics or []),
+               "heldout_corpus": [p["corpus"] for p in source.story_sets()],
                "scoring": "projection of the story's mean residual (from token "
                           f"{recipe.token_skip}) minus the bank's story mean", "per_layer": per_layer,
                "default_layer": {**detection_summary(ranks_of_truth(s_def, truth), n), "layer": layer,
@@ -229,7 +243,7 @@ def validate(lm: LoadedModel, bank: EmotionBank, corpus: Corpus | None = None, n
         bank.emoscope_version, "corpus_sha256": bank.corpus_sha256, "recipe": bank.recipe,
         "layers": bank.layers, "n_emotions": n, "emotions": emotions,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "default_layer": choice, "heldout": heldout, "learning_curve": {"layer": layer, "points": curve},
+        "default_layer": choice, "heldout": held_out, "learning_curve": {"layer": layer, "points": curve},
         "geometry": {"judged": geo, "user": geo_user,
                      "structure": {k: v for k, v in struct.items() if not k.startswith("_")}},
         "style_audit": words,
