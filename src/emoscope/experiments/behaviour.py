@@ -137,8 +137,7 @@ def run_behaviour(lm: LoadedModel, bank: EmotionBank, scenario: str, emotions: S
         if progress is not None:
             progress(Progress("rollouts", min((b + 1) * batch_size, len(rows)), len(rows)))
     ordered = [done[r["key"]] for r in rows]
-    if scenario == "reward-hacking":
-        _relabel_branches(ordered, by_id)
+    _relabel(scenario, ordered, by_id)
     result: dict[str, Any] = {
               "scenario": scenario, "behaviour": BEHAVIOUR[scenario], "model": bank.model, "layers": chosen,
               "settings": settings, "unit": {str(layer): float(bank.stat("mean_residual_norm", layer))
@@ -310,9 +309,18 @@ def _run_batch(lm: LoadedModel, bank: EmotionBank, scenario: str, batch: list[di
     return results
 
 
-def _relabel_branches(rows: list[dict[str, Any]], by_id: dict[str, Item]) -> None:
-    """Recompute the literal-branching flags of (possibly resumed) rollouts from their replies with the current
-    check: a static reading of the code, so stored rollouts need not run again when the check improves."""
+def _relabel(scenario: str, rows: list[dict[str, Any]], by_id: dict[str, Item]) -> None:
+    """Recompute the labels that are pure readings of the stored replies with the current rules (leverage,
+    sycophancy, and reward hacking's literal-branching flags), so resumed rollouts need not run again when a rule
+    is refined; reward hacking's verdicts come from the graded runs and are kept."""
+    if scenario == "leverage":
+        for r in rows:
+            r["labels"] = leverage_label(r["replies"][-1], by_id[r["item"]].data)
+        return
+    if scenario == "sycophancy":
+        for r in rows:
+            r["labels"] = sycophancy_label(r["replies"][-1], by_id[r["item"]].data)
+        return
     for r in rows:
         item = by_id[r["item"]]
         flags = []
