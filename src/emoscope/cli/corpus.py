@@ -130,7 +130,8 @@ def corpus_generate(
 
 
 def corpus_audit(
-    path: Annotated[Path | None, typer.Argument(help="Corpus directory (default: the shipped corpus).")] = None,
+    path: Annotated[list[str] | None, typer.Argument(help="Corpus directories, or v1 / v2 (the shipped story "
+                                                     "sets; several are joined; default: v1).")] = None,
     bank: Annotated[Path | None, typer.Option(help="Also compare the bank's vectors, layer by layer, with what the "
                                               "words explain.")] = None,
     split: Annotated[str, typer.Option(help="Stories to audit: train (those that build the vectors), heldout or "
@@ -149,19 +150,19 @@ def corpus_audit(
     """
     from emoscope.bank import EmotionBank
     from emoscope.catalogue import load_norms
-    from emoscope.corpus import Corpus
+    from emoscope.corpus import load_corpora
     from emoscope.validation.style_audit import audit, audit_lines
 
     def run() -> None:
         if split not in ("train", "heldout", "all"):
             fail("--split must be train, heldout or all")
-        c = Corpus.load(path)
+        c = load_corpora(path)
         chosen = {"train": c.train_stories(), "heldout": c.heldout_stories(), "all": c.stories}[split]
         b = EmotionBank.load(bank) if bank is not None else None
         vectors = {layer: b.matrix(layer) for layer in b.layers} if b is not None else None
         res = audit([(s.emotion, s.text) for s in chosen], c.emotions(), load_norms(), vectors,
                     b.emotions if b is not None else None, k=components, permutations=permutations)
-        res.update(corpus=str(c.root), corpus_sha256=c.sha256(), split=split,
+        res.update(corpus=[p["corpus"] for p in c.story_sets()], corpus_sha256=c.sha256(), split=split,
                    bank=str(bank) if bank is not None else None, model=b.model if b is not None else None)
         if out is not None:
             from emoscope.atomic import atomic_file
