@@ -123,8 +123,11 @@ def run_behaviour(lm: LoadedModel, bank: EmotionBank, scenario: str, emotions: S
     for b, batch in enumerate(batches):
         if all(r["key"] in done for r in batch):
             continue
+        t_batch = time.perf_counter()
         results = _run_batch(lm, bank, scenario, batch, by_id, chosen, max_new_tokens, attempts, temperature,
                              seed + 7919 * b, limits)
+        for res in results:  # each rollout's share of its batch's time, so a resumed run still knows the total
+            res["seconds"] = round((time.perf_counter() - t_batch) / len(results), 3)
         if judge is not None:
             for res in results:
                 item = by_id[res["item"]]
@@ -143,10 +146,12 @@ def run_behaviour(lm: LoadedModel, bank: EmotionBank, scenario: str, emotions: S
               "settings": settings, "unit": {str(layer): float(bank.stat("mean_residual_norm", layer))
                                              for layer in chosen},
               "rates": _rates(scenario, ordered, conds), "rollouts": ordered,
-              "seconds": round(time.perf_counter() - t0, 1)}
+              "seconds": round(time.perf_counter() - t0, 1),
+              "rollout_seconds": round(sum(float(r.get("seconds", 0.0)) for r in ordered), 1)}
     result["power"] = rate_power(result["rates"])
     result["traces"] = _traces(lm, bank, ordered, by_id, conds, list(watch), traces, progress)
-    result["failure_rises"] = failure_rises(result["traces"], bank.emotions, list(watch))
+    result["failure_rises"] = (failure_rises(result["traces"], bank.emotions, list(watch))
+                               if scenario == "reward-hacking" else {})
     return result
 
 

@@ -38,7 +38,9 @@ def _provenance(res: dict[str, Any]) -> list[str]:
     return [f"{len(st['items'])} prompt variants x {st['rollouts']} rollouts per condition",
             f"sampled at temperature {st['temperature']}, up to {st['max_new_tokens']} new tokens{attempts}",
             f"steering on the assistant's generated tokens at layer(s) {', '.join(map(str, res['layers']))}",
-            f"{res.get('seconds', '?')} s."]
+            f"{res.get('seconds', '?')} s in this run"
+            + (f", {res['rollout_seconds']} s of rollouts in all (resumed runs included)"
+               if res.get("rollout_seconds") else "") + "."]
 
 
 def _rates(res: dict[str, Any]) -> dict[str, list[Any]]:
