@@ -64,6 +64,7 @@ def test_bad_inputs_give_one_line_and_write_nothing(tiny_model_dir: Path, tiny_c
     (broken / "stories.jsonl").write_text("{oops\n")
     (broken / "neutral_dialogues.jsonl").write_text("")
     _one_line_error(_extract(tiny_model_dir, broken, out), "not valid JSON")
+    _one_line_error(_extract(tiny_model_dir, tiny_corpus, out, "--center", "frames"), "--center must be one of")
     assert not out.exists()
     read = ["read", "--bank", str(bank_dir)]
     _one_line_error(runner.invoke(app, [*read, "--text", ""]), "--text is empty")
