@@ -62,7 +62,8 @@ class Finding:
         return f"{self.level}: {self.item}: {self.check}: {self.message}"
 
 
-def _words(text: str) -> list[str]:
+def words(text: str) -> list[str]:
+    """The words the story rules count (letters, digits, apostrophes; hyphenated words as one)."""
     return re.findall(r"[A-Za-z0-9']+(?:-[A-Za-z0-9']+)*", text)
 
 
@@ -79,7 +80,7 @@ def check_story(story: Story, count_tokens: TokenCounter | None = None,
     if hits:
         out.append(Finding("error", story.id, "forbidden-word",
                            f"names its emotion {story.emotion!r} as {sorted(set(hits))}; rewrite without it"))
-    n_words = len(_words(story.text))
+    n_words = len(words(story.text))
     if not MIN_WORDS <= n_words <= MAX_WORDS:
         out.append(Finding("error", story.id, "length-words",
                            f"{n_words} words; stories need {MIN_WORDS} to {MAX_WORDS}"))
@@ -101,7 +102,7 @@ def check_story(story: Story, count_tokens: TokenCounter | None = None,
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
-    w = [x.lower() for x in _words(text)]
+    w = [x.lower() for x in words(text)]
     return {tuple(w[i : i + SHINGLE]) for i in range(max(0, len(w) - SHINGLE + 1))}
 
 

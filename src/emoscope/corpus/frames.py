@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from emoscope.corpus.checks import Finding, first_person_count, near_duplicates
+from emoscope.corpus.checks import Finding, first_person_count, near_duplicates, words
 from emoscope.corpus.records import CorpusError, read_jsonl
 from emoscope.corpus.rules import forbidden_hits, other_emotion_words
 
@@ -36,7 +36,6 @@ MODES = ("dialogue", "action", "thought", "mixed")
 SPLITS = ("train", "layer", "test")  # build the vectors / choose the layer / report held-out figures
 CONTINUATION_WORDS = (55, 85)
 _QUOTE = re.compile(r"\"([^\"]*)\"")
-_WORD = re.compile(r"[A-Za-z0-9']+(?:-[A-Za-z0-9']+)*")
 COGNITION = frozenset("""think thinks thought thoughts thinking wonder wonders wondered wondering know knows knew
     knowing realise realised realises realize realized realizes remember remembers remembered imagine imagined
     imagines suppose supposed decide decided decides believe believed figure figured guess guessed consider
@@ -66,6 +65,10 @@ class Frame:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def continuation(self, text: str) -> str:
+        """What a version adds after the frame's shared opening (the whole text if it does not start with it)."""
+        return text[len(self.opening):].strip() if text.startswith(self.opening) else text
+
 
 def load_frames(path: str | Path) -> list[Frame]:
     """Frames from a JSONL file (``frames.jsonl`` of a matched corpus)."""
@@ -76,10 +79,6 @@ def load_frames(path: str | Path) -> list[Frame]:
         except (KeyError, ValueError, TypeError) as exc:
             raise CorpusError(f"{path}:{n}: not a frame ({exc})") from None
     return out
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text)
 
 
 def style_counts(text: str) -> dict[str, int]:
@@ -122,7 +121,7 @@ def check_version(frame: Frame, emotion: str, text: str, emotions: Sequence[str]
     item = f"{frame.id}/{emotion}"
     if not text.startswith(frame.opening):
         return [Finding("error", item, "opening", "does not start with the frame's opening, word for word")]
-    cont = text[len(frame.opening):].strip()
+    cont = frame.continuation(text)
     out: list[Finding] = []
     lo, hi = CONTINUATION_WORDS
     n = len(words(cont))
@@ -144,9 +143,10 @@ def check_version(frame: Frame, emotion: str, text: str, emotions: Sequence[str]
     return out
 
 
-def check_frame(frame: Frame, versions: Mapping[str, str], emotions: Sequence[str]) -> list[Finding]:
-    """A frame's versions: one per emotion, each passing :func:`check_version`, none a near-duplicate of another
-    (the shared opening left out of the comparison)."""
+def check_frame(frame: Frame, versions: Mapping[str, str], emotions: Sequence[str], duplicates: bool = True
+                ) -> list[Finding]:
+    """A frame's versions: one per emotion, each passing :func:`check_version`, and (``duplicates``) none a
+    near-duplicate of another (the shared opening left out of the comparison)."""
     out: list[Finding] = []
     missing = [e for e in emotions if e not in versions]
     if missing:
@@ -156,8 +156,9 @@ def check_frame(frame: Frame, versions: Mapping[str, str], emotions: Sequence[st
         out.append(Finding("error", frame.id, "coverage", f"unknown emotions {extra[:5]}"))
     for e, text in versions.items():
         out += check_version(frame, e, text, emotions)
-    conts = [(e, t[len(frame.opening):] if t.startswith(frame.opening) else t) for e, t in versions.items()]
-    for a, b, j in near_duplicates(conts):
+    if not duplicates:
+        return out
+    for a, b, j in near_duplicates([(e, frame.continuation(t)) for e, t in versions.items()]):
         out.append(Finding("error", f"{frame.id}/{a}", "near-duplicate", f"overlaps {frame.id}/{b} (5-gram "
                                                                           f"Jaccard {j:.2f}); rewrite one"))
     return out

@@ -74,12 +74,12 @@ def _framed(corpus: Corpus, frames: list[Frame], emos: list[str], count_tokens: 
         if s.person != frame.person:
             found.append(Finding("error", s.id, "person", f"frame {frame.id} is told in the {frame.person} person"))
         versions[frame.id][s.emotion] = s.text
-    for f in frames:
-        found += [x for x in check_frame(f, versions[f.id], emos) if x.check != "near-duplicate"]
+    for f in frames:  # near-duplicates: once below, across the whole corpus
+        found += check_frame(f, versions[f.id], emos, duplicates=False)
 
     def continuation(s: Any) -> str:
         f = by_id.get(s.topic_id)
-        return str(s.text[len(f.opening):]) if f is not None and s.text.startswith(f.opening) else str(s.text)
+        return str(s.text) if f is None else f.continuation(s.text)
 
     found += [x for x in check_stories(corpus.stories, emos, corpus.topics or None, count_tokens, len(frames), 1,
                                        continuation)
