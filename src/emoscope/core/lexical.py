@@ -38,15 +38,8 @@ class TfidfCentroid:
             ) -> TfidfCentroid:
         """Vocabulary of words in at least ``min_df`` training texts; smoothed IDF; L2-normalised centroids."""
         docs = [Counter(words(t)) for t in texts]
-        df: Counter[str] = Counter()
-        for d in docs:
-            df.update(d.keys())
-        vocab = {w: i for i, w in enumerate(sorted(w for w, c in df.items() if c >= min_df))}
-        n = len(docs)
-        idf = np.zeros(len(vocab))
-        for w, i in vocab.items():
-            idf[i] = np.log((1 + n) / (1 + df[w])) + 1.0
-        x = _matrix(docs, vocab, idf)
+        vocab, idf = vocabulary(docs, min_df)
+        x = tfidf_rows(docs, vocab, idf)
         lab = np.asarray(labels)
         cent = np.zeros((n_classes, len(vocab)))
         for c in range(n_classes):
@@ -57,17 +50,32 @@ class TfidfCentroid:
 
     def scores(self, texts: Sequence[str]) -> NDArray[np.float64]:
         """Cosine similarity of each text to each class centroid, ``[N, C]``."""
-        x = _matrix([Counter(words(t)) for t in texts], self.vocab, self.idf)
+        x = tfidf_rows([Counter(words(t)) for t in texts], self.vocab, self.idf)
         out: NDArray[np.float64] = x @ self.centroids.T
         return out
 
 
-def _matrix(docs: list[Counter[str]], vocab: dict[str, int], idf: NDArray[np.float64]) -> NDArray[np.float64]:
+def vocabulary(docs: Sequence[Counter[str]], min_df: int = 2) -> tuple[dict[str, int], NDArray[np.float64]]:
+    """Words in at least ``min_df`` documents (sorted, with their column) and their smoothed IDF."""
+    df: Counter[str] = Counter()
+    for d in docs:
+        df.update(d.keys())
+    vocab = {w: i for i, w in enumerate(sorted(w for w, c in df.items() if c >= min_df))}
+    n = len(docs)
+    idf = np.zeros(len(vocab))
+    for w, i in vocab.items():
+        idf[i] = np.log((1 + n) / (1 + df[w])) + 1.0
+    return vocab, idf
+
+
+def tfidf_rows(docs: Sequence[Counter[str]], vocab: dict[str, int], idf: NDArray[np.float64],
+               sublinear: bool = True) -> NDArray[np.float64]:
+    """L2-normalised TF-IDF rows; term frequency ``1 + log(count)`` (``sublinear``) or the raw count."""
     x = np.zeros((len(docs), len(vocab)))
     for r, d in enumerate(docs):
         for w, c in d.items():
             j = vocab.get(w)
             if j is not None:
-                x[r, j] = (1.0 + np.log(c)) * idf[j]
+                x[r, j] = ((1.0 + np.log(c)) if sublinear else c) * idf[j]
     x /= np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
     return x

@@ -33,10 +33,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from emoscope.core.geometry import pca
+from emoscope.core.lexical import tfidf_rows, vocabulary
+from emoscope.core.lexical import words as lexical_words
 from emoscope.core.stats import pearson
+from emoscope.corpus.checks import first_person_count
 
 F64 = NDArray[np.float64]
-_WORD = re.compile(r"[a-z][a-z']*")
 _QUOTED = re.compile(r"[\"\u201c][^\"\u201d]*[\"\u201d]")
 _SENTENCE = re.compile(r"[.!?]+(?:\s|$)")
 BODY = frozenset("""body breath breathe breathed breathing chest heart pulse throat stomach belly gut skin sweat
@@ -49,7 +51,6 @@ TELLING = frozenset("""think thinks thought thinking wonder wondered know knew r
     remember remembered imagine imagined suppose supposed decide decided believe believed figure figured guess
     guessed consider considered reckon reckoned would could should might must said says say told tell tells asked
     ask asks wrote write replied answered explained promised mentioned""".split())
-_FIRST = re.compile(r"\b(i|me|my|mine|myself|i'm|i'd|i've|i'll)\b")
 # Function words and pronouns: left out of the lexical axes, which are about content (the style statistics count
 # pronouns and speech separately).
 STOP = frozenset("""a an the and or but if then so than that this these those there here of in on at to from by
@@ -63,7 +64,8 @@ STYLE_STATS = ("dialogue_share", "body_share", "telling_share", "sentence_words"
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower().replace("\u2019", "'"))
+    """Lower-cased words, curly apostrophes straightened (:func:`emoscope.core.lexical.words`)."""
+    return lexical_words(text.replace("\u2019", "'"))
 
 
 def story_style(text: str) -> dict[str, float]:
@@ -77,28 +79,18 @@ def story_style(text: str) -> dict[str, float]:
     w = words(text)
     n = max(len(w), 1)
     quoted = sum(len(words(q)) for q in _QUOTED.findall(text))
-    outside = _QUOTED.sub(" ", text)
     sentences = max(len(_SENTENCE.findall(text.strip() + " ")), 1)
     return {"dialogue_share": quoted / n, "body_share": sum(x in BODY for x in w) / n,
             "telling_share": sum(x in TELLING for x in w) / n, "sentence_words": len(w) / sentences,
-            "first_person": float(len(_FIRST.findall(outside.lower())) >= 2)}
+            "first_person": float(first_person_count(text) >= 2)}
 
 
 def tfidf(texts: Sequence[str], min_df: int = 2) -> tuple[F64, list[str]]:
     """L2-normalised TF-IDF rows (smoothed IDF) over content words (not :data:`STOP`) in at least ``min_df``
     texts, and the vocabulary."""
     docs = [Counter(w for w in words(t) if w not in STOP) for t in texts]
-    df = Counter(w for d in docs for w in d)
-    vocab = sorted(w for w, c in df.items() if c >= min_df)
-    index = {w: i for i, w in enumerate(vocab)}
-    idf = np.log((1 + len(docs)) / (1 + np.array([df[w] for w in vocab], dtype=np.float64))) + 1
-    x = np.zeros((len(docs), len(vocab)))
-    for r, d in enumerate(docs):
-        for w, c in d.items():
-            if w in index:
-                x[r, index[w]] = c * idf[index[w]]
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12), vocab
+    vocab, idf = vocabulary(docs, min_df)
+    return tfidf_rows(docs, vocab, idf, sublinear=False), list(vocab)
 
 
 def family(valence: float, arousal: float, mid: float = 4.0) -> str:
