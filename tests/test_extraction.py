@@ -13,7 +13,7 @@ import pytest
 from emoscope.bank import BankError, EmotionBank
 from emoscope.core.recipe import Recipe
 from emoscope.corpus import Corpus, CorpusError
-from emoscope.extraction import extract, iter_extract
+from emoscope.extraction import StoryMeans, extract, iter_extract
 from emoscope.model.layers import LayerError
 from emoscope.model.loading import load_model
 from emoscope.progress import Progress
@@ -200,7 +200,10 @@ def test_story_sets_are_joined_and_recorded(llama_lm: Any, tiny_corpus: Path, tm
     other = tmp_path / "other"
     shutil.copytree(tiny_corpus, other)
     rows = [_json.loads(x) for x in (other / "stories.jsonl").read_text().splitlines()]
-    (other / "stories.jsonl").write_text("".join(_json.dumps({**r, "id": r["id"] + "-b"}) + "\n" for r in rows))
+    renamed = [{**r, "id": r["id"] + "-b", "topic_id": "b" + r["topic_id"]} for r in rows]
+    (other / "stories.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in renamed))
+    split = _json.loads((other / "split.json").read_text())
+    (other / "split.json").write_text(_json.dumps({"heldout_topics": ["b" + t for t in split["heldout_topics"]]}))
     both = load_corpora([str(tiny_corpus), str(other)])
     one = Corpus.load(tiny_corpus)
     assert len(both.stories) == 2 * len(one.stories) and len(both.dialogues) == len(one.dialogues)
@@ -211,3 +214,59 @@ def test_story_sets_are_joined_and_recorded(llama_lm: Any, tiny_corpus: Path, tm
     with pytest.raises(CorpusError, match="more than one corpus"):
         load_corpora([str(tiny_corpus), str(tiny_corpus)])
     assert load_corpora(None).root == load_corpora(["v1"]).root
+    (other / "stories.jsonl").write_text("".join(_json.dumps({**r, "id": r["id"] + "-b"}) + "\n" for r in rows))
+    with pytest.raises(CorpusError, match="topic ids"):
+        load_corpora([str(tiny_corpus), str(other)])
+
+
+def _two_story_sets(tiny_corpus: Path, tmp_path: Path) -> Path:
+    """A second story set: the tiny corpus's stories with new ids, topics and texts (same neutral dialogues)."""
+    import json as _json
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_corpus, other)
+    rows = [_json.loads(x) for x in (other / "stories.jsonl").read_text().splitlines()]
+    renamed = [{**r, "id": r["id"] + "-b", "topic_id": "b" + r["topic_id"], "text": r["text"] + " again"}
+               for r in rows]
+    (other / "stories.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in renamed))
+    split = _json.loads((other / "split.json").read_text())
+    (other / "split.json").write_text(_json.dumps({"heldout_topics": ["b" + t for t in split["heldout_topics"]]}))
+    return other
+
+
+def test_a_union_reuses_each_story_sets_shards(llama_lm: Any, tiny_corpus: Path, tmp_path: Path) -> None:
+    """Activations are cached per story set: after a run on each set alone, the run on both computes nothing,
+    and its bank equals the one computed from an empty cache."""
+    from emoscope.corpus import load_corpora
+
+
+    other = _two_story_sets(tiny_corpus, tmp_path)
+    cache = tmp_path / "shards"
+    for spec in ([str(tiny_corpus)], [str(other)]):
+        extract(llama_lm, load_corpora(spec), layers=[0, 2], batch_size=3, shard_dir=cache)
+    events = list(iter_extract(llama_lm, load_corpora([str(tiny_corpus), str(other)]), [0, 2], batch_size=3,
+                               shard_dir=cache))
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress and all(p.cached for p in progress)
+    reused = events[-1]
+    assert isinstance(reused, EmotionBank)
+    fresh = extract(llama_lm, load_corpora([str(tiny_corpus), str(other)]), layers=[0, 2], batch_size=3,
+                    shard_dir=tmp_path / "empty")
+    assert np.array_equal(reused.vectors, fresh.vectors)
+    assert np.array_equal(reused.stats["mean_residual_norm"], fresh.stats["mean_residual_norm"])
+
+
+def test_a_shard_of_other_stories_is_recomputed(llama_lm: Any, tmp_path: Path) -> None:
+    """A shard whose recorded story ids differ from the batch's (a stale or foreign file) is not trusted."""
+    from emoscope.extraction import iter_story_means
+
+    ids = [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]]
+    root = tmp_path / "shards"
+    first = [e for e in iter_story_means(llama_lm, ids, ["a", "b"], [0], 1, 2, root)]
+    again = [e for e in iter_story_means(llama_lm, ids, ["a", "b"], [0], 1, 2, root)]
+    assert [e.cached for e in again if isinstance(e, Progress)] == [True]
+    other = [e for e in iter_story_means(llama_lm, ids, ["x", "b"], [0], 1, 2, root)]
+    assert [e.cached for e in other if isinstance(e, Progress)] == [False]
+    assert isinstance(first[-1], StoryMeans) and isinstance(other[-1], StoryMeans)
+    assert np.array_equal(first[-1].means, other[-1].means)

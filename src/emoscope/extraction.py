@@ -24,6 +24,7 @@ import numpy as np
 from emoscope.bank import EmotionBank
 from emoscope.core.recipe import NeutralStats, Recipe, build_vectors
 from emoscope.corpus import Corpus, CorpusError
+from emoscope.corpus.records import Story
 from emoscope.model.chat import encode_chat, encode_text
 from emoscope.model.layers import default_layer, resolve_layers
 from emoscope.model.loading import LoadedModel, cache_root
@@ -49,11 +50,15 @@ def _save_shard(path: Path, tensors: dict[str, np.ndarray[Any, Any]], meta: dict
     write_safetensors(path, tensors, meta)
 
 
-def _load_shard(path: Path) -> dict[str, np.ndarray[Any, Any]] | None:
-    from safetensors.numpy import load_file
+def _load_shard(path: Path, story_ids: Sequence[str] | None = None) -> dict[str, np.ndarray[Any, Any]] | None:
+    """A cached shard, or None when it is missing, damaged or (given ``story_ids``) holds other stories."""
+    from safetensors import safe_open
 
     try:
-        return dict(load_file(str(path)))
+        with safe_open(str(path), framework="numpy") as f:
+            if story_ids is not None and json.loads((f.metadata() or {}).get("story_ids", "null")) != list(story_ids):
+                return None
+            return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a mapping)
     except Exception:  # a damaged shard is recomputed
         return None
 
@@ -84,11 +89,12 @@ def iter_story_means(lm: LoadedModel, story_ids: list[list[int]], names: list[st
     tokens = 0
     for b, batch in enumerate(batches):
         path = shard_root / f"{prefix}-{b:05d}.safetensors"
-        shard = _load_shard(path) if path.exists() else None
+        batch_names = [names[i] for i in batch]
+        shard = _load_shard(path, batch_names) if path.exists() else None
         cached = shard is not None
         if shard is None:
             shard = story_means(lm, [story_ids[i] for i in batch], layers, skip)
-            _save_shard(path, shard, {"story_ids": json.dumps([names[i] for i in batch])})
+            _save_shard(path, shard, {"story_ids": json.dumps(batch_names)})
         means[batch] = shard["means"]
         n_avg[batch] = shard["n_avg"]
         norm_sum += shard["norm_sum"]
@@ -98,16 +104,60 @@ def iter_story_means(lm: LoadedModel, story_ids: list[list[int]], names: list[st
     yield StoryMeans(means=means, n_avg=n_avg, norm_sum=norm_sum, norm_count=norm_count, tokens=tokens)
 
 
-def iter_neutral_moments(lm: LoadedModel, corpus: Corpus, layers: list[int], batch_size: int, shard_root: Path,
-                         tokens_before: int = 0) -> Iterator[Progress | dict[str, np.ndarray[Any, Any]]]:
-    """Moments of neutral-dialogue activations (cached in ``<shard_root>/neutral.safetensors``).
+def iter_corpus_means(lm: LoadedModel, corpus: Corpus, stories: Sequence[Story], layers: list[int], recipe: Recipe,
+                      batch_size: int, shard_dir: Path | None = None, stage: str = "stories",
+                      prefix: str = "stories") -> Iterator[Progress | StoryMeans]:
+    """Story means of ``stories`` (drawn from ``corpus``), cached per story set.
+
+    Each story set of the corpus (v1, v2, a directory) has its own shard directory, keyed by the model, that set's
+    hash, the layers, the token skip, dtype and batch size, so a run on the union of v1 and v2 reuses the shards of
+    the runs on v1 and on v2 alone (and the other way round). Within a set, stories are batched by length.
+
+    Example:
+        >>> events = list(iter_corpus_means(lm, corpus, corpus.train_stories(), [10], Recipe(), 16))  # doctest: +SKIP
+        >>> means = events[-1].means  # doctest: +SKIP
+    """
+    part = corpus.story_set_of()
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(stories):
+        groups.setdefault(part[s.id], []).append(i)
+    tok = lm.tokenizer
+    means = np.zeros((len(stories), len(layers), lm.d_model), dtype=np.float32)
+    n_avg = np.zeros(len(stories))
+    norm_sum = np.zeros(len(layers))
+    norm_count = 0.0
+    tokens = 0
+    done = 0
+    for sha, pos in groups.items():
+        root = (shard_dir or cache_root() / "activations") / run_key(lm, sha, layers, recipe, batch_size)
+        ids = [encode_text(tok, stories[i].text).ids for i in pos]
+        for ev in iter_story_means(lm, ids, [stories[i].id for i in pos], layers, recipe.token_skip, batch_size,
+                                   root, stage=stage, prefix=prefix):
+            if isinstance(ev, Progress):
+                yield Progress(stage, done + ev.done, len(stories), tokens + ev.tokens, ev.cached)
+            else:
+                means[pos] = ev.means
+                n_avg[pos] = ev.n_avg
+                norm_sum += ev.norm_sum
+                norm_count += ev.norm_count
+                tokens += ev.tokens
+        done += len(pos)
+    yield StoryMeans(means=means, n_avg=n_avg, norm_sum=norm_sum, norm_count=norm_count, tokens=tokens)
+
+
+def iter_neutral_moments(lm: LoadedModel, corpus: Corpus, layers: list[int], recipe: Recipe, batch_size: int,
+                         shard_dir: Path | None = None, tokens_before: int = 0
+                         ) -> Iterator[Progress | dict[str, np.ndarray[Any, Any]]]:
+    """Moments of neutral-dialogue activations, cached in a ``neutral.safetensors`` keyed by the dialogues' content
+    (v1 and v2 ship the same dialogues, so every bank of a model computes them once).
 
     Yields :class:`Progress` events, then a dict with ``count``, ``total``, ``gram``, ``norm_sum``, ``norm_count``.
     """
     tok = lm.tokenizer
     tokens = tokens_before
     dlg_ids = [encode_chat(tok, d.messages(), add_generation_prompt=False).ids for d in corpus.dialogues]
-    npath = shard_root / "neutral.safetensors"
+    key = run_key(lm, "neutral:" + corpus.dialogues_sha256(), layers, recipe, batch_size)
+    npath = (shard_dir or cache_root() / "activations") / key / "neutral.safetensors"
     neutral = _load_shard(npath) if npath.exists() else None
     if neutral is None:
         acc: dict[str, np.ndarray[Any, Any]] | None = None
@@ -154,14 +204,8 @@ def iter_extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None
     if not corpus.dialogues:
         raise CorpusError(f"{corpus.root} has no neutral dialogues; the recipe needs them for denoising")
     corpus_sha = corpus.sha256()
-    key = run_key(lm, corpus_sha, chosen, recipe, batch_size)
-    shard_root = (shard_dir or cache_root() / "activations") / key
-    tok = lm.tokenizer
-
-    story_ids = [encode_text(tok, s.text).ids for s in stories]
     sm: StoryMeans | None = None
-    for ev in iter_story_means(lm, story_ids, [s.id for s in stories], chosen, recipe.token_skip, batch_size,
-                               shard_root):
+    for ev in iter_corpus_means(lm, corpus, stories, chosen, recipe, batch_size, shard_dir):
         if isinstance(ev, StoryMeans):
             sm = ev
         else:
@@ -173,7 +217,7 @@ def iter_extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None
         raise CorpusError(f"{int((~usable).sum())} stories are shorter than {recipe.token_skip + 1} tokens "
                           f"(e.g. {short}); lengthen them or lower --token-skip")
     neutral: dict[str, np.ndarray[Any, Any]] | None = None
-    for nev in iter_neutral_moments(lm, corpus, chosen, batch_size, shard_root, sm.tokens):
+    for nev in iter_neutral_moments(lm, corpus, chosen, recipe, batch_size, shard_dir, sm.tokens):
         if isinstance(nev, Progress):
             yield nev
         else:

@@ -81,6 +81,7 @@ class Corpus:
     heldout_topics: frozenset[str] | None
     layer_topics: frozenset[str] = frozenset()  # topics kept for choosing the default layer (split.json)
     parts: tuple[tuple[str, str], ...] = ()  # (directory, sha256) of each story set, for a union
+    part_sizes: tuple[int, ...] = ()  # number of stories of each part, in order (stories are concatenated)
 
     @classmethod
     def union(cls, corpora: Sequence[Corpus]) -> Corpus:
@@ -100,17 +101,43 @@ class Corpus:
         clash = [i for i, n in ids.items() if n > 1]
         if clash:
             raise CorpusError(f"story ids {clash[:3]} appear in more than one corpus; ids must be unique")
+        topic_count = Counter(t for c in corpora for t in {s.topic_id for s in c.stories})
+        shared = sorted(t for t, n in topic_count.items() if n > 1)
+        if shared:
+            raise CorpusError(f"topic ids {shared[:3]} appear in more than one corpus; each story set needs its "
+                              "own topic ids (its split.json refers to them)")
         dialogues = list({d.id: d for c in reversed(corpora) for d in c.dialogues}.values())
         topics = list({t.id: t for c in reversed(corpora) for t in c.topics}.values())
         return cls(root=corpora[0].root, stories=[s for c in corpora for s in c.stories],
                    dialogues=sorted(dialogues, key=lambda d: d.id), topics=sorted(topics, key=lambda t: t.id),
                    heldout_topics=frozenset().union(*(c.heldout_topics or frozenset() for c in corpora)),
                    layer_topics=frozenset().union(*(c.layer_topics for c in corpora)),
-                   parts=tuple(p for c in corpora for p in (c.parts or ((str(c.root), c.sha256()),))))
+                   parts=tuple(p for c in corpora for p in (c.parts or ((str(c.root), c.sha256()),))),
+                   part_sizes=tuple(n for c in corpora for n in (c.part_sizes or (len(c.stories),))))
 
     def story_sets(self) -> list[dict[str, str]]:
         """The directories (and their hashes) whose stories this corpus holds."""
         return [{"corpus": root, "sha256": sha} for root, sha in (self.parts or ((str(self.root), self.sha256()),))]
+
+    def dialogues_sha256(self) -> str:
+        """Hash of the neutral dialogues' content (ids, system prompts, turns), whichever files they came from."""
+        blob = json.dumps([d.to_dict() for d in self.dialogues], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def story_set_of(self) -> dict[str, str]:
+        """Story id -> hash of the story set it comes from (the corpus's own hash when it is not a union).
+
+        Activations are cached per story set, so a union of v1 and v2 reuses what each set's own run computed.
+        """
+        if not self.parts:
+            sha = self.sha256()
+            return {s.id: sha for s in self.stories}
+        out: dict[str, str] = {}
+        start = 0
+        for (_, sha), n in zip(self.parts, self.part_sizes, strict=True):
+            out.update({s.id: sha for s in self.stories[start : start + n]})
+            start += n
+        return out
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Corpus:

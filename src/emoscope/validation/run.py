@@ -21,9 +21,9 @@ from emoscope.core.lexical import TfidfCentroid
 from emoscope.core.recipe import NeutralStats, Recipe
 from emoscope.core.stats import detection_summary, ranks_of_truth
 from emoscope.corpus import Corpus
-from emoscope.extraction import StoryMeans, iter_neutral_moments, iter_story_means, run_key
-from emoscope.model.chat import encode_chat, encode_text
-from emoscope.model.loading import LoadedModel, cache_root
+from emoscope.extraction import StoryMeans, iter_corpus_means, iter_neutral_moments
+from emoscope.model.chat import encode_chat
+from emoscope.model.loading import LoadedModel
 from emoscope.model.passes import last_token_states
 from emoscope.model.unembed import first_token_ids, unembed
 from emoscope.progress import Progress, ProgressFn
@@ -97,16 +97,14 @@ def validate(lm: LoadedModel, bank: EmotionBank, corpus: Corpus | None = None, n
     user_norms = load_norms(norms_path) if norms_path else None
     recipe = Recipe.from_dict(bank.recipe)
     bs = int(batch_size or bank.recipe.get("batch_size", 16))
-    root = (shard_dir or cache_root() / "activations") / run_key(lm, corpus.sha256(), bank.layers, recipe, bs)
     def note(stage: str, done: int, total: int) -> None:
         if progress is not None:
             progress(Progress(stage, done, total))
 
-    def means_of(stories: list[Any], prefix: str) -> StoryMeans:
-        ids = [encode_text(lm.tokenizer, s.text).ids for s in stories]
+    def means_of(stories: list[Any], prefix: str, source: Corpus = corpus) -> StoryMeans:
         result: StoryMeans | None = None
-        for ev in iter_story_means(lm, ids, [s.id for s in stories], bank.layers, recipe.token_skip, bs, root,
-                                   stage=prefix, prefix=prefix):
+        for ev in iter_corpus_means(lm, source, stories, bank.layers, recipe, bs, shard_dir, stage=prefix,
+                                    prefix=prefix):
             if isinstance(ev, Progress):
                 note(prefix, ev.done, ev.total)
             else:
@@ -116,12 +114,12 @@ def validate(lm: LoadedModel, bank: EmotionBank, corpus: Corpus | None = None, n
 
     train = corpus.train_stories() if recipe.split == "train" else list(corpus.stories)
     held = source.heldout_stories()
-    held_means = means_of(held, "heldout" if heldout is None else f"heldout-{heldout.sha256()[:12]}").means
+    held_means = means_of(held, "heldout", source).means
     chooser = corpus.layer_stories()  # stories on topics kept for the layer choice, used for nothing else
     chooser_means = means_of(chooser, "layer choice").means if chooser else None
     train_means = means_of(train, "stories").means
     neutral: dict[str, Any] | None = None
-    for nev in iter_neutral_moments(lm, corpus, bank.layers, bs, root):
+    for nev in iter_neutral_moments(lm, corpus, bank.layers, recipe, bs, shard_dir):
         if isinstance(nev, Progress):
             note("neutral", nev.done, nev.total)
         else:
