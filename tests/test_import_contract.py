@@ -17,7 +17,7 @@ HEAVY = ("torch", "transformers", "accelerate")
 RUNS_MODEL = {
     "emoscope.read", "emoscope.monitor", "emoscope.extraction", "emoscope.scan", "emoscope.validation.run",
     "emoscope.experiments.preferences", "emoscope.experiments.steering_check", "emoscope.experiments.behaviour",
-    "emoscope.server.app",
+    "emoscope.server.app", "emoscope.runners",
 }
 
 

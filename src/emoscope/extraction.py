@@ -28,8 +28,8 @@ from emoscope.corpus.records import Story
 from emoscope.model.chat import encode_chat, encode_text
 from emoscope.model.layers import default_layer, resolve_layers
 from emoscope.model.loading import LoadedModel, cache_root
-from emoscope.model.passes import neutral_moments, story_means
 from emoscope.progress import Progress, ProgressFn
+from emoscope.runners import LocalRunner, Runner, in_order
 from emoscope.safetensors_io import write_safetensors
 
 SHARD_FORMAT = "1"
@@ -75,38 +75,56 @@ class StoryMeans:
 
 
 def iter_story_means(lm: LoadedModel, story_ids: list[list[int]], names: list[str], layers: list[int], skip: int,
-                     batch_size: int, shard_root: Path, stage: str = "stories", prefix: str = "stories"
-                     ) -> Iterator[Progress | StoryMeans]:
-    """Story means over cached shards (``<shard_root>/<prefix>-NNNNN.safetensors``), computing missing ones.
+                     batch_size: int, shard_root: Path, stage: str = "stories", prefix: str = "stories",
+                     runner: Runner | None = None) -> Iterator[Progress | StoryMeans]:
+    """Story means over cached shards (``<shard_root>/<prefix>-NNNNN.safetensors``), computing missing ones with
+    ``runner`` (default: in this process). Only this function writes shards, and it merges them in batch order.
 
     Yields a :class:`Progress` per batch, then the :class:`StoryMeans`.
     """
     batches = length_batches([len(x) for x in story_ids], batch_size)
     means = np.zeros((len(story_ids), len(layers), lm.d_model), dtype=np.float32)
     n_avg = np.zeros(len(story_ids))
+    norms: list[tuple[np.ndarray[Any, Any], float]] = [(np.zeros(len(layers)), 0.0)] * len(batches)
+    tokens = 0
+    done = 0
+
+    def take(b: int, shard: dict[str, np.ndarray[Any, Any]]) -> None:
+        nonlocal tokens, done
+        means[batches[b]] = shard["means"]
+        n_avg[batches[b]] = shard["n_avg"]
+        norms[b] = (shard["norm_sum"], float(shard["norm_count"][0]))
+        tokens += sum(len(story_ids[i]) for i in batches[b])
+        done += len(batches[b])
+
+    def path(b: int) -> Path:
+        return shard_root / f"{prefix}-{b:05d}.safetensors"
+
+    missing = []
+    for b, batch in enumerate(batches):
+        shard = _load_shard(path(b), [names[i] for i in batch]) if path(b).exists() else None
+        if shard is None:
+            missing.append(b)
+            continue
+        take(b, shard)
+        yield Progress(stage, done, len(story_ids), tokens, cached=True)
+    jobs = ((b, {"items": [story_ids[i] for i in batches[b]], "layers": list(layers), "skip": skip})
+            for b in missing)
+    for b, shard in (runner or LocalRunner(lm)).map("story_means", jobs):
+        _save_shard(path(b), shard, {"story_ids": json.dumps([names[i] for i in batches[b]])})
+        take(b, shard)
+        yield Progress(stage, done, len(story_ids), tokens)
     norm_sum = np.zeros(len(layers))
     norm_count = 0.0
-    tokens = 0
-    for b, batch in enumerate(batches):
-        path = shard_root / f"{prefix}-{b:05d}.safetensors"
-        batch_names = [names[i] for i in batch]
-        shard = _load_shard(path, batch_names) if path.exists() else None
-        cached = shard is not None
-        if shard is None:
-            shard = story_means(lm, [story_ids[i] for i in batch], layers, skip)
-            _save_shard(path, shard, {"story_ids": json.dumps(batch_names)})
-        means[batch] = shard["means"]
-        n_avg[batch] = shard["n_avg"]
-        norm_sum += shard["norm_sum"]
-        norm_count += float(shard["norm_count"][0])
-        tokens += sum(len(story_ids[i]) for i in batch)
-        yield Progress(stage, min((b + 1) * batch_size, len(story_ids)), len(story_ids), tokens, cached)
+    for part, count in norms:  # in batch order, whatever order the shards arrived in
+        norm_sum += part
+        norm_count += count
     yield StoryMeans(means=means, n_avg=n_avg, norm_sum=norm_sum, norm_count=norm_count, tokens=tokens)
 
 
 def iter_corpus_means(lm: LoadedModel, corpus: Corpus, stories: Sequence[Story], layers: list[int], recipe: Recipe,
                       batch_size: int, shard_dir: Path | None = None, stage: str = "stories",
-                      prefix: str = "stories") -> Iterator[Progress | StoryMeans]:
+                      prefix: str = "stories", runner: Runner | None = None) -> Iterator[Progress | StoryMeans]:
     """Story means of ``stories`` (drawn from ``corpus``), cached per story set.
 
     Each story set of the corpus (v1, v2, a directory) has its own shard directory, keyed by the model, that set's
@@ -132,7 +150,7 @@ def iter_corpus_means(lm: LoadedModel, corpus: Corpus, stories: Sequence[Story],
         root = (shard_dir or cache_root() / "activations") / run_key(lm, sha, layers, recipe, batch_size)
         ids = [encode_text(tok, stories[i].text).ids for i in pos]
         for ev in iter_story_means(lm, ids, [stories[i].id for i in pos], layers, recipe.token_skip, batch_size,
-                                   root, stage=stage, prefix=prefix):
+                                   root, stage=stage, prefix=prefix, runner=runner):
             if isinstance(ev, Progress):
                 yield Progress(stage, done + ev.done, len(stories), tokens + ev.tokens, ev.cached)
             else:
@@ -146,7 +164,7 @@ def iter_corpus_means(lm: LoadedModel, corpus: Corpus, stories: Sequence[Story],
 
 
 def iter_neutral_moments(lm: LoadedModel, corpus: Corpus, layers: list[int], recipe: Recipe, batch_size: int,
-                         shard_dir: Path | None = None, tokens_before: int = 0
+                         shard_dir: Path | None = None, tokens_before: int = 0, runner: Runner | None = None
                          ) -> Iterator[Progress | dict[str, np.ndarray[Any, Any]]]:
     """Moments of neutral-dialogue activations, cached in a ``neutral.safetensors`` keyed by the dialogues' content
     (v1 and v2 ship the same dialogues, so every bank of a model computes them once).
@@ -162,11 +180,12 @@ def iter_neutral_moments(lm: LoadedModel, corpus: Corpus, layers: list[int], rec
     if neutral is None:
         acc: dict[str, np.ndarray[Any, Any]] | None = None
         done = 0
-        for batch in length_batches([len(x) for x in dlg_ids], batch_size):
-            part = neutral_moments(lm, [dlg_ids[i] for i in batch], layers)
+        batches = length_batches([len(x) for x in dlg_ids], batch_size)
+        jobs = ((b, {"items": [dlg_ids[i] for i in batch], "layers": list(layers)}) for b, batch in enumerate(batches))
+        for b, part in in_order((runner or LocalRunner(lm)).map("neutral_moments", jobs)):  # summed in batch order
             acc = part if acc is None else {k: acc[k] + part[k] for k in acc}
-            done += len(batch)
-            tokens += sum(len(dlg_ids[i]) for i in batch)
+            done += len(batches[b])
+            tokens += sum(len(dlg_ids[i]) for i in batches[b])
             yield Progress("neutral", done, len(dlg_ids), tokens)
         assert acc is not None
         neutral = acc
@@ -186,8 +205,8 @@ def run_key(lm: LoadedModel, corpus_sha: str, layers: list[int], recipe: Recipe,
 
 
 def iter_extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None = None,
-                 recipe: Recipe | None = None, batch_size: int = 16, shard_dir: Path | None = None
-                 ) -> Iterator[Progress | EmotionBank]:
+                 recipe: Recipe | None = None, batch_size: int = 16, shard_dir: Path | None = None,
+                 runner: Runner | None = None) -> Iterator[Progress | EmotionBank]:
     """Extraction as a generator of progress events, ending with the bank (see :func:`extract`)."""
     recipe = recipe or Recipe()
     if recipe.split not in ("train", "all"):
@@ -205,7 +224,7 @@ def iter_extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None
         raise CorpusError(f"{corpus.root} has no neutral dialogues; the recipe needs them for denoising")
     corpus_sha = corpus.sha256()
     sm: StoryMeans | None = None
-    for ev in iter_corpus_means(lm, corpus, stories, chosen, recipe, batch_size, shard_dir):
+    for ev in iter_corpus_means(lm, corpus, stories, chosen, recipe, batch_size, shard_dir, runner=runner):
         if isinstance(ev, StoryMeans):
             sm = ev
         else:
@@ -217,7 +236,7 @@ def iter_extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None
         raise CorpusError(f"{int((~usable).sum())} stories are shorter than {recipe.token_skip + 1} tokens "
                           f"(e.g. {short}); lengthen them or lower --token-skip")
     neutral: dict[str, np.ndarray[Any, Any]] | None = None
-    for nev in iter_neutral_moments(lm, corpus, chosen, recipe, batch_size, shard_dir, sm.tokens):
+    for nev in iter_neutral_moments(lm, corpus, chosen, recipe, batch_size, shard_dir, sm.tokens, runner):
         if isinstance(nev, Progress):
             yield nev
         else:
@@ -254,14 +273,17 @@ def iter_extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None
 
 
 def extract(lm: LoadedModel, corpus: Corpus, layers: str | list[int] | None = None, recipe: Recipe | None = None,
-            batch_size: int = 16, shard_dir: Path | None = None, progress: ProgressFn | None = None
-            ) -> EmotionBank:
+            batch_size: int = 16, shard_dir: Path | None = None, progress: ProgressFn | None = None,
+            runner: Runner | None = None) -> EmotionBank:
     """Run the whole recipe and return the bank (all layers by default).
+
+    ``runner``: where the forward passes run (default: here; a :class:`~emoscope.runners.RayRunner` spreads them
+    over a Ray cluster and gives the same bank, bit for bit, as long as workers compute as this process does).
 
     Example:
         >>> bank = extract(lm, Corpus.load(), layers="10-20")  # doctest: +SKIP
     """
-    for event in iter_extract(lm, corpus, layers, recipe, batch_size, shard_dir):
+    for event in iter_extract(lm, corpus, layers, recipe, batch_size, shard_dir, runner):
         if isinstance(event, EmotionBank):
             return event
         if progress is not None:

@@ -27,6 +27,7 @@ from emoscope.model.chat import Encoded, encode_text
 from emoscope.model.loading import LoadedModel
 from emoscope.progress import Progress, ProgressFn
 from emoscope.read import read_encoded
+from emoscope.runners import LocalRunner, Runner, in_order
 
 RANGES = {"z": (-8.0, 8.0), "cosine": (-1.0, 1.0)}
 
@@ -86,51 +87,115 @@ def _batches(items: Iterable[tuple[str, str]], n: int) -> Iterator[list[tuple[st
         yield chunk
 
 
+@dataclass
+class ChunkResult:
+    """What one chunk of texts contributes to a scan: counts, a histogram and each emotion's best candidates
+    (``(score, text index in the dataset, snippet)``). Chunks merged in order give the scan of all of them."""
+
+    texts: int
+    tokens: int
+    truncated: int
+    histogram: Histogram
+    top: list[list[tuple[float, int, Snippet]]]
+
+
+def scan_chunk(lm: LoadedModel, bank: EmotionBank, texts: list[tuple[str, str]], start: int, layer: int,
+               kind: str, k: int, context: int, max_tokens: int, batch_size: int, allow_mismatch: bool,
+               bins: tuple[float, float] | None) -> ChunkResult:
+    """Scan one chunk of ``(id, text)`` pairs whose first is text number ``start`` of the dataset.
+
+    ``bins``: the histogram's range (None: for projections, twice the largest score of the chunk's first text).
+    """
+    n_e = len(bank.emotions)
+    top: TopK[tuple[int, int]] = TopK(k, n_e)
+    items: list[Encoded] = []
+    truncated = 0
+    for _tid, text in texts:
+        enc = encode_text(lm.tokenizer, text)
+        if len(enc.ids) > max_tokens:
+            truncated += 1
+            enc = Encoded(text=enc.text, ids=enc.ids[:max_tokens], tokens=enc.tokens[:max_tokens],
+                          offsets=enc.offsets[:max_tokens])
+        items.append(enc)
+    readings = read_encoded(lm, bank, items, layer, kind, batch_size, allow_mismatch)
+    hist: Histogram | None = Histogram(*bins, 80) if bins is not None else None
+    tokens = 0
+    for j, r in enumerate(readings):
+        s = r.scores[1:] if len(r.scores) > 1 else r.scores
+        first = 1 if len(r.scores) > 1 else 0
+        if hist is None:  # projections: a range from the first text, with room
+            m = float(np.abs(s).max()) * 2 or 1.0
+            hist = Histogram(-m, m, 80)
+        hist.add(s)
+        tokens += len(s)
+        peak_t = s.argmax(0)
+        peak_v = s[peak_t, np.arange(n_e)]
+        for e in np.flatnonzero(peak_v > top.threshold()):
+            top.offer_one(int(e), float(peak_v[e]), (j, int(peak_t[e]) + first), order=start + j)
+    if hist is None:
+        raise ValueError("no texts to scan")
+
+    def snip(j: int, t: int, v: float) -> Snippet:
+        tid, text = texts[j]
+        return _snippet(text, items[j].offsets, t, v, tid, context)
+
+    kept = [[(v, order, snip(j, t, v)) for v, order, (j, t) in top.items(e)] for e in range(n_e)]
+    return ChunkResult(texts=len(texts), tokens=tokens, truncated=truncated, histogram=hist, top=kept)
+
+
 def scan(lm: LoadedModel, bank: EmotionBank, texts: Iterable[tuple[str, str]], layer: int | None = None,
          kind: str = "z", k: int = 5, context: int = 12, max_tokens: int = 512, batch_size: int = 8,
-         allow_mismatch: bool = False, progress: ProgressFn | None = None) -> ScanResult:
+         allow_mismatch: bool = False, progress: ProgressFn | None = None, runner: Runner | None = None
+         ) -> ScanResult:
     """Scan ``(id, text)`` pairs (see the module docstring).
 
     ``progress`` gets a :class:`~emoscope.progress.Progress` after each batch (stage ``texts``; ``total`` 0 means
     unknown).
 
     Texts longer than ``max_tokens`` tokens are cut there (counted in ``truncated``); ``context`` tokens on each
-    side of the peak make a snippet.
+    side of the peak make a snippet. ``runner``: where the chunks are read (default: here; a
+    :class:`~emoscope.runners.RayRunner` spreads them over a cluster). Chunks are merged in dataset order, so the
+    result does not depend on the runner.
     """
     block = bank.layers[bank.layer_index(layer)]
     n_e = len(bank.emotions)
+    if k < 1:
+        raise ValueError("k must be at least 1")
     top: TopK[Snippet] = TopK(k, n_e)
-    lo, hi = RANGES.get(kind, (None, None))
     result = ScanResult(emotions=bank.emotions, layer=block, kind=kind, model=bank.model)
-    hist: Histogram | None = Histogram(lo, hi, 80) if lo is not None and hi is not None else None
-    for chunk in _batches(texts, batch_size):
-        items: list[Encoded] = []
-        for _tid, text in chunk:
-            enc = encode_text(lm.tokenizer, text)
-            if len(enc.ids) > max_tokens:
-                result.truncated += 1
-                enc = Encoded(text=enc.text, ids=enc.ids[:max_tokens], tokens=enc.tokens[:max_tokens],
-                              offsets=enc.offsets[:max_tokens])
-            items.append(enc)
-        readings = read_encoded(lm, bank, items, block, kind, batch_size, allow_mismatch)
-        for (tid, text), enc, r in zip(chunk, items, readings, strict=True):
-            s = r.scores[1:] if len(r.scores) > 1 else r.scores
-            first = 1 if len(r.scores) > 1 else 0
-            if hist is None:  # projections: a range from the first batch, with room
-                m = float(np.abs(s).max()) * 2 or 1.0
-                hist = Histogram(-m, m, 80)
-            hist.add(s)
-            result.texts += 1
-            result.tokens += len(s)
-            peak_t = s.argmax(0)
-            peak_v = s[peak_t, np.arange(n_e)]
-            for e in np.flatnonzero(peak_v > top.threshold()):
-                t = int(peak_t[e]) + first
-                top.offer_one(int(e), float(peak_v[e]), _snippet(text, enc.offsets, t, float(peak_v[e]), tid, context))
+    options = {"layer": block, "kind": kind, "k": k, "context": context, "max_tokens": max_tokens,
+               "batch_size": batch_size, "allow_mismatch": allow_mismatch}
+    run = runner or LocalRunner(lm)
+    chunks = _batches(texts, batch_size)
+    first = next(chunks, None)
+    if first is None:
+        raise ValueError("no texts to scan")
+    # The first chunk fixes the histogram's range (projections have none a priori); the rest follow in parallel.
+    head = [c for _i, c in run.map("scan_chunk", [(0, {"texts": first, "start": 0, "bins": RANGES.get(kind),
+                                                        **options})], shared=bank)]
+    hist = Histogram(float(head[0].histogram.edges[0]), float(head[0].histogram.edges[-1]), 80)
+    bins = (float(hist.edges[0]), float(hist.edges[-1]))
+
+    def jobs() -> Iterator[tuple[int, dict[str, Any]]]:
+        start = len(first)
+        for i, chunk in enumerate(chunks, start=1):
+            yield i, {"texts": chunk, "start": start, "bins": bins, **options}
+            start += len(chunk)
+
+    def merged() -> Iterator[tuple[int, ChunkResult]]:
+        yield 0, head[0]
+        yield from in_order(run.map("scan_chunk", jobs(), shared=bank), first=1)
+
+    for _i, part in merged():
+        hist.merge(part.histogram)
+        result.texts += part.texts
+        result.tokens += part.tokens
+        result.truncated += part.truncated
+        for e in range(n_e):
+            for v, order, snippet in part.top[e]:
+                top.offer_one(e, v, snippet, order=order)
         if progress is not None:
             progress(Progress("texts", result.texts, 0, tokens=result.tokens))
-    if hist is None or result.texts == 0:
-        raise ValueError("no texts to scan")
     result.histogram = hist
     result.top = {e: [sn for _v, sn in top.best(i)] for i, e in enumerate(bank.emotions)}
     return result

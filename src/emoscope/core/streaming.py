@@ -39,11 +39,12 @@ class TopK(Generic[K]):
         for e, v in enumerate(np.asarray(values, dtype=np.float64).tolist()):
             self.offer_one(e, v, key)
 
-    def offer_one(self, emotion: int, value: float, key: K) -> None:
-        """Offer one value for one emotion."""
+    def offer_one(self, emotion: int, value: float, key: K, order: int | None = None) -> None:
+        """Offer one value for one emotion. Ties go to the lower ``order`` (default: the earlier offer); with
+        explicit orders (say, a text's index in a dataset) merging partial tops gives the top of the whole."""
         self._seq += 1
         heap = self._heaps[emotion]
-        item = (float(value), -self._seq, key)  # ties: the earlier item wins
+        item = (float(value), -(self._seq if order is None else order), key)  # ties: the earlier item wins
         if len(heap) < self.k:
             heapq.heappush(heap, item)
         elif item[0] > heap[0][0]:
@@ -56,6 +57,10 @@ class TopK(Generic[K]):
     def best(self, emotion: int) -> list[tuple[float, K]]:
         """The kept items of one emotion, highest first."""
         return [(v, key) for v, _s, key in sorted(self._heaps[emotion], key=lambda x: (-x[0], -x[1]))]
+
+    def items(self, emotion: int) -> list[tuple[float, int, K]]:
+        """The kept ``(value, order, key)`` items of one emotion, highest first (to merge into another TopK)."""
+        return [(v, -s, key) for v, s, key in sorted(self._heaps[emotion], key=lambda x: (-x[0], -x[1]))]
 
 
 class Histogram:
@@ -83,6 +88,21 @@ class Histogram:
         self.n += len(s)
         self.sum += s.sum(0)
         self.sumsq += (s * s).sum(0)
+
+    def merge(self, other: Histogram) -> None:
+        """Add another histogram's counts and moments (same bins); merging in a fixed order gives fixed sums."""
+        if not np.array_equal(self.edges, other.edges):
+            raise ValueError("histograms with different bins cannot be merged")
+        if other.counts.shape[1] == 0:
+            return
+        if self.counts.shape[1] == 0:
+            self.counts = np.zeros_like(other.counts)
+            self.sum = np.zeros_like(other.sum)
+            self.sumsq = np.zeros_like(other.sumsq)
+        self.counts += other.counts
+        self.n += other.n
+        self.sum += other.sum
+        self.sumsq += other.sumsq
 
     def mean(self) -> NDArray[np.float64]:
         return self.sum / max(self.n, 1)

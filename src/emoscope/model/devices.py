@@ -206,3 +206,10 @@ def map_device(device_map: DeviceMap, device: str) -> str:
         dev = execution_device(device_map)
         return "cpu" if dev.type == "cpu" else str(dev)
     return "cuda" if torch.cuda.is_available() else resolve_device(device)
+
+
+def set_torch_threads(n: int) -> None:
+    """Torch's intra-op CPU threads for this process (a Ray worker sets the CPUs it reserved)."""
+    import torch
+
+    torch.set_num_threads(max(1, int(n)))
