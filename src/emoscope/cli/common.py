@@ -43,12 +43,13 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from emoscope.model.chat import ChatError
     from emoscope.model.layers import LayerError
     from emoscope.model.loading import ModelError
+    from emoscope.runners import RunnerError
     from emoscope.selection import SelectionError
     from emoscope.steering import SteeringError
     from emoscope.validation.stimuli import StimulusError
 
     return (BankError, CorpusError, ModelError, LayerError, ChatError, NormsError, SteeringError, RuleError,
-            InputError, SelectionError, BackendError, GenerationError, StimulusError, ScenarioError)
+            InputError, SelectionError, BackendError, GenerationError, StimulusError, ScenarioError, RunnerError)
 
 
 def guard(fn: Callable[[], T], *extra: type[Exception]) -> T:
@@ -105,6 +106,22 @@ def load_lm(spec: str, dtype: str, layer_path: str | None = None, place: Placeme
     p = place or Placement()
     return load_model(spec, dtype=dtype, device=p.device, layer_path=layer_path, device_map=p.device_map,
                       max_memory=p.max_memory, offload_folder=p.offload_folder, allow_pickle=p.allow_pickle)
+
+
+def open_runner(engine: str, lm: LoadedModel, spec: str, layer_path: str | None = None, allow_pickle: bool = False,
+                address: str | None = None, workers: int = 2, gpus_per_worker: float = 0.0) -> Any:
+    """A context manager giving the runner of ``--engine`` (None for local: the caller's own process)."""
+    import contextlib
+
+    if engine == "local":
+        return contextlib.nullcontext(None)
+    if engine != "ray":
+        fail(f"--engine must be 'local' or 'ray', not {engine!r}")
+    from emoscope.runners import ModelSpec, RayRunner
+
+    dtype = str(lm.dtype).replace("torch.", "")
+    model = ModelSpec(spec, dtype=dtype, device="cpu", layer_path=layer_path, allow_pickle=allow_pickle)
+    return RayRunner(model, lm.fingerprint, address=address, workers=workers, gpus_per_worker=gpus_per_worker)
 
 
 def load_for_bank(bank: EmotionBank, model: str | None, dtype: str, place: Placement | None = None

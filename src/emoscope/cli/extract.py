@@ -7,8 +7,20 @@ from typing import Annotated
 
 import typer
 
-from emoscope.cli.common import Drawer, Placement, emit_json, fail, guard, load_lm, require_dir
-from emoscope.cli.options import AllowPickleOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, MaxMemoryOpt, ModelOpt, OffloadOpt
+from emoscope.cli.common import Drawer, Placement, emit_json, fail, guard, load_lm, open_runner, require_dir
+from emoscope.cli.options import (
+    AddressOpt,
+    AllowPickleOpt,
+    DeviceMapOpt,
+    DeviceOpt,
+    DtypeOpt,
+    EngineOpt,
+    GpusPerWorkerOpt,
+    MaxMemoryOpt,
+    ModelOpt,
+    OffloadOpt,
+    WorkersOpt,
+)
 
 
 def extract(
@@ -36,11 +48,17 @@ def extract(
     layer_path: Annotated[str | None, typer.Option(help="Dotted path of the decoder block list, if "
                                                    "discovery fails (e.g. model.layers).")] = None,
     cache: Annotated[Path | None, typer.Option(help="Where activation shards go (resumable runs).")] = None,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
+    gpus_per_worker: GpusPerWorkerOpt = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of text.")] = False,
 ) -> None:
     """Build an emotion-vector bank: run the model over the corpus and apply the paper's recipe.
 
     Resumable: per-batch activations are cached; run the same command again after an interruption.
+    With --engine ray the batches are spread over Ray workers and the bank is the same, bit for bit (the cache
+    directory must then be on storage the driver writes; only the driver writes shards).
     """
     import time
 
@@ -56,13 +74,14 @@ def extract(
         lm = load_lm(model, dtype, layer_path, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
         recipe = Recipe(token_skip=token_skip, neutral_variance=neutral_variance, split=split, center=center)
         t0 = time.perf_counter()
-        with Drawer(quiet=as_json, keep=True) as draw:
-            bank = run_extract(lm, c, layers, recipe, batch_size, cache, progress=draw)
+        with open_runner(engine, lm, model, layer_path, allow_pickle, address, workers, gpus_per_worker) as runner, \
+                Drawer(quiet=as_json, keep=True) as draw:
+            bank = run_extract(lm, c, layers, recipe, batch_size, cache, progress=draw, runner=runner)
         path = bank.save(out)
         summary = {"bank": str(path), "model": bank.model, "emotions": len(bank.emotions),
                    "layers": len(bank.layers), "default_layer": bank.default_layer,
                    "stories": bank.split.get("n_stories"), "dialogues": bank.split.get("n_dialogues"),
-                   "seconds": round(time.perf_counter() - t0, 1)}
+                   "seconds": round(time.perf_counter() - t0, 1), "engine": engine}
         if as_json:
             emit_json(summary)
             return

@@ -51,3 +51,11 @@ WatchOpt = Annotated[str | None, typer.Option(help="Emotions to follow with spar
 ViewOpt = Annotated[str, typer.Option(help="auto (live panel on a terminal, lines otherwise), live, lines or "
                                       "json (one JSON object per token and event).")]
 WindowOpt = Annotated[int, typer.Option(min=1, help="Default window of the rules, in tokens.")]
+
+EngineOpt = Annotated[str, typer.Option(help="Where the forward passes run: 'local' (this process) or 'ray' (Ray "
+                                        "actors, one model each; pip install 'emoscope[ray]'). Same result.")]
+AddressOpt = Annotated[str | None, typer.Option(help="With --engine ray: an existing cluster ('auto', "
+                                                "'ray://head:10001'); default: a local one started for the run.")]
+WorkersOpt = Annotated[int, typer.Option(min=1, help="With --engine ray: worker actors (one model each).")]
+GpusPerWorkerOpt = Annotated[float, typer.Option(min=0.0, help="With --engine ray: GPUs per worker (the model "
+                                                 "is then loaded on cuda in each).")]

@@ -17,19 +17,24 @@ from emoscope.cli.common import (
     fail,
     guard,
     load_for_bank,
+    open_runner,
     require_dir,
 )
 from emoscope.cli.options import (
+    AddressOpt,
     AllowPickleOpt,
     BankModelOpt,
     BankOpt,
     DeviceMapOpt,
     DeviceOpt,
     DtypeOpt,
+    EngineOpt,
+    GpusPerWorkerOpt,
     MaxMemoryOpt,
     MismatchOpt,
     OffloadOpt,
     ReadLayerOpt,
+    WorkersOpt,
 )
 
 
@@ -188,12 +193,17 @@ def scan(
     offload_folder: OffloadOpt = None,
     allow_pickle: AllowPickleOpt = False,
     allow_model_mismatch: MismatchOpt = False,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
+    gpus_per_worker: GpusPerWorkerOpt = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary (stats and snippets per emotion)."
                                           )] = False,
 ) -> None:
     """Scan a dataset: per emotion, the top-activating snippets (peak token marked) and the score distribution.
 
     Memory stays bounded however many texts there are. Writes scan.json and a self-contained index.html.
+    With --engine ray the chunks of texts are read by Ray workers and merged in file order: the same result.
 
     Example: emoscope scan --bank banks/smollm2-135m-instruct --file my_texts.jsonl --emotions desperate,calm
     """
@@ -202,6 +212,7 @@ def scan(
     from emoscope.bank import EmotionBank
     from emoscope.core.scores import SCORE_KINDS
     from emoscope.inputs import iter_texts
+    from emoscope.model.loading import resolve_model_spec
     from emoscope.scan import count_lines
     from emoscope.scan import scan as run_scan
     from emoscope.scan_summary import highlighted_rows, scan_summary
@@ -223,10 +234,12 @@ def scan(
             fail(f"{file} has no texts")
         t0 = time.perf_counter()
         lm = load_for_bank(b, model, dtype, Placement(device, device_map, max_memory, offload_folder, allow_pickle))
-        with Drawer(quiet=as_json) as draw:
+        spec = resolve_model_spec(model, b.model)
+        with open_runner(engine, lm, spec, None, allow_pickle, address, workers, gpus_per_worker) as runner, \
+                Drawer(quiet=as_json) as draw:
             result = run_scan(lm, b, iter_texts(file, field, " (or choose --field)"), layer, kind, k, context,
                               max_tokens, batch_size, allow_model_mismatch,
-                              progress=lambda p: draw(replace(p, total=total)))
+                              progress=lambda p: draw(replace(p, total=total)), runner=runner)
         data = result.to_dict()
         _write_scan(data, target, f"emoscope scan: {file.name}", chosen[0] if chosen else None)
         seconds = round(time.perf_counter() - t0, 1)  # model load included
