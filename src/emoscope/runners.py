@@ -229,16 +229,3 @@ def _cause(e: BaseException) -> str:
     """The first line of the innermost error message (Ray wraps remote errors in long tracebacks)."""
     text = str(getattr(e, "cause", None) or e).strip().splitlines()
     return text[-1] if text else type(e).__name__
-
-
-def make_runner(engine: str, lm: LoadedModel, spec: ModelSpec | None = None, **ray_options: Any
-                ) -> LocalRunner | RayRunner:
-    """``local`` or ``ray`` (then ``spec`` must name how workers load the same model)."""
-    if engine == "local":
-        return LocalRunner(lm)
-    if engine == "ray":
-        if spec is None:
-            raise RunnerError("the Ray engine needs the model's load arguments (ModelSpec)")
-        return RayRunner(spec, lm.fingerprint, **ray_options)
-    raise ValueError(f"engine must be 'local' or 'ray', not {engine!r}")
-

@@ -159,8 +159,6 @@ def scan(lm: LoadedModel, bank: EmotionBank, texts: Iterable[tuple[str, str]], l
     """
     block = bank.layers[bank.layer_index(layer)]
     n_e = len(bank.emotions)
-    if k < 1:
-        raise ValueError("k must be at least 1")
     top: TopK[Snippet] = TopK(k, n_e)
     result = ScanResult(emotions=bank.emotions, layer=block, kind=kind, model=bank.model)
     options = {"layer": block, "kind": kind, "k": k, "context": context, "max_tokens": max_tokens,
@@ -173,8 +171,8 @@ def scan(lm: LoadedModel, bank: EmotionBank, texts: Iterable[tuple[str, str]], l
     # The first chunk fixes the histogram's range (projections have none a priori); the rest follow in parallel.
     head = [c for _i, c in run.map("scan_chunk", [(0, {"texts": first, "start": 0, "bins": RANGES.get(kind),
                                                         **options})], shared=bank)]
-    hist = Histogram(float(head[0].histogram.edges[0]), float(head[0].histogram.edges[-1]), 80)
-    bins = (float(hist.edges[0]), float(hist.edges[-1]))
+    bins = (float(head[0].histogram.edges[0]), float(head[0].histogram.edges[-1]))
+    hist = Histogram(*bins, 80)
 
     def jobs() -> Iterator[tuple[int, dict[str, Any]]]:
         start = len(first)
